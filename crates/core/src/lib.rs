@@ -1,4 +1,44 @@
-//! Core types for Zoho OAuth 2.0.
+//! Core types for Zoho OAuth 2.0: secrets, scopes, data centers, token sets, response parsing,
+//! and the HTTP seam the flow talks through.
+//!
+//! **This crate does no I/O and names no HTTP library.** It builds on
+//! [`oauth2`](https://docs.rs/oauth2) for the protocol's types and plugs Zoho's quirks into
+//! `oauth2`'s extension points: [`ZohoTokenResponse`] as the token-response type and
+//! [`ServerError`] as the error-response type.
+//!
+//! ```
+//! use zoho_oauth_core::{DataCenter, Endpoints, Environment, Scopes};
+//!
+//! let endpoints = Endpoints::zoho(DataCenter::Eu, Environment::Sandbox);
+//! assert_eq!(endpoints.token_url().as_str(), "https://accounts.zoho.eu/oauth/v2/token");
+//! assert_eq!(endpoints.api_domain().unwrap().as_str(), "https://sandbox.zohoapis.eu/");
+//!
+//! let scopes = Scopes::zoho(["ZohoCRM.modules.ALL", "ZohoCRM.users.READ"])?;
+//! assert_eq!(scopes.join(","), "ZohoCRM.modules.ALL,ZohoCRM.users.READ");
+//! # Ok::<(), zoho_oauth_core::Error>(())
+//! ```
+
+pub mod callback;
 pub mod clock;
+pub mod endpoints;
+pub mod error;
+pub mod redact;
+pub mod response;
+pub mod scope;
 pub mod secret;
+pub mod token;
+pub mod transport;
+
+pub use callback::Callback;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use endpoints::{ClientAuth, DataCenter, Dialect, Endpoints, Environment};
+pub use error::{Error, ErrorCode, MalformedKind, Result, ServerError};
+pub use scope::{Scope, Scopes};
+pub use secret::{
+    AccessToken, AuthorizationCode, ClientSecret, CsrfState, PkceVerifier, RefreshToken,
+};
+pub use token::{DEFAULT_ACCESS_TOKEN_LIFETIME, TokenSet, ZohoTokenResponse};
+pub use transport::{
+    BoxFuture, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError,
+    TransportErrorKind,
+};

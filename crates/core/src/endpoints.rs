@@ -1,0 +1,448 @@
+//! Where the flow sends its requests: Zoho's data centers and environments, or any RFC 6749 server.
+//!
+//! The data-center table is Zoho's (see "Multi DC" in Zoho's OAuth documentation).
+//! [`Endpoints`] also records which accounts servers a callback may redirect the code exchange to,
+//! because honouring an arbitrary `accounts-server` would send the code and the client secret
+//! to whoever crafted the redirect.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::Error;
+
+/// A Zoho data center.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum DataCenter {
+    /// United States, `accounts.zoho.com`.
+    Us,
+    /// Europe, `accounts.zoho.eu`.
+    Eu,
+    /// India, `accounts.zoho.in`.
+    In,
+    /// Australia, `accounts.zoho.com.au`.
+    Au,
+    /// Japan, `accounts.zoho.jp`.
+    Jp,
+    /// China, `accounts.zoho.com.cn`.
+    Cn,
+    /// Canada, `accounts.zohocloud.ca`.
+    Ca,
+    /// Saudi Arabia, `accounts.zoho.sa`.
+    Sa,
+    /// United Kingdom, `accounts.zoho.uk`.
+    Uk,
+}
+
+impl DataCenter {
+    /// Every data center.
+    pub const ALL: [DataCenter; 9] = [
+        DataCenter::Us,
+        DataCenter::Eu,
+        DataCenter::In,
+        DataCenter::Au,
+        DataCenter::Jp,
+        DataCenter::Cn,
+        DataCenter::Ca,
+        DataCenter::Sa,
+        DataCenter::Uk,
+    ];
+
+    /// The `location` code Zoho puts in the redirect (`us`, `eu`, ...).
+    pub fn location(self) -> &'static str {
+        match self {
+            DataCenter::Us => "us",
+            DataCenter::Eu => "eu",
+            DataCenter::In => "in",
+            DataCenter::Au => "au",
+            DataCenter::Jp => "jp",
+            DataCenter::Cn => "cn",
+            DataCenter::Ca => "ca",
+            DataCenter::Sa => "sa",
+            DataCenter::Uk => "uk",
+        }
+    }
+
+    /// The accounts server, e.g. `https://accounts.zoho.eu`.
+    pub fn accounts_server(self) -> &'static str {
+        match self {
+            DataCenter::Us => "https://accounts.zoho.com",
+            DataCenter::Eu => "https://accounts.zoho.eu",
+            DataCenter::In => "https://accounts.zoho.in",
+            DataCenter::Au => "https://accounts.zoho.com.au",
+            DataCenter::Jp => "https://accounts.zoho.jp",
+            DataCenter::Cn => "https://accounts.zoho.com.cn",
+            DataCenter::Ca => "https://accounts.zohocloud.ca",
+            DataCenter::Sa => "https://accounts.zoho.sa",
+            DataCenter::Uk => "https://accounts.zoho.uk",
+        }
+    }
+
+    /// The top-level domain of the API host, e.g. `com.au` in `www.zohoapis.com.au`.
+    fn api_tld(self) -> &'static str {
+        match self {
+            DataCenter::Us => "com",
+            DataCenter::Eu => "eu",
+            DataCenter::In => "in",
+            DataCenter::Au => "com.au",
+            DataCenter::Jp => "jp",
+            DataCenter::Cn => "com.cn",
+            DataCenter::Ca => "ca",
+            DataCenter::Sa => "sa",
+            // Zoho has not published the UK API domain; this follows the pattern of the others.
+            DataCenter::Uk => "uk",
+        }
+    }
+
+    /// The API domain for `environment`, e.g. `https://sandbox.zohoapis.eu`.
+    pub fn api_domain(self, environment: Environment) -> String {
+        let prefix = match environment {
+            Environment::Production => "www",
+            Environment::Sandbox => "sandbox",
+            Environment::Developer => "developer",
+        };
+        format!("https://{prefix}.zohoapis.{}", self.api_tld())
+    }
+
+    /// The data center whose accounts server is `origin` (scheme and host, no path).
+    pub fn from_accounts_server(origin: &str) -> Option<Self> {
+        let origin = origin.trim_end_matches('/');
+        Self::ALL
+            .into_iter()
+            .find(|dc| dc.accounts_server() == origin)
+    }
+}
+
+impl fmt::Display for DataCenter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.location())
+    }
+}
+
+impl FromStr for DataCenter {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let lower = s.to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|dc| dc.location() == lower)
+            .ok_or(Error::UnknownDataCenter)
+    }
+}
+
+/// A Zoho CRM environment. Tokens belong to one environment: a production token fails in the sandbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Live data, `www.zohoapis.*`.
+    #[default]
+    Production,
+    /// The sandbox, `sandbox.zohoapis.*`.
+    Sandbox,
+    /// The developer edition, `developer.zohoapis.*`.
+    Developer,
+}
+
+/// Which protocol dialect the server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// Zoho's: comma-joined scopes in the authorization request, errors with HTTP 200,
+    /// `accounts-server` in the callback, client credentials in the form body,
+    /// `Authorization: Zoho-oauthtoken` at the API, revocation with `?token=`.
+    Zoho,
+    /// Plain RFC 6749 / 6750 / 7009 / 7636.
+    Standard,
+}
+
+/// How the client authenticates at the token endpoint
+/// ([RFC 6749 section 2.3.1](https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body (what Zoho expects).
+    RequestBody,
+    /// An HTTP Basic `Authorization` header.
+    BasicHeader,
+}
+
+/// The servers one flow talks to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    dialect: Dialect,
+    authorization_url: Url,
+    token_url: Url,
+    revocation_url: Option<Url>,
+    api_domain: Option<Url>,
+    client_auth: ClientAuth,
+    /// Origins a callback's `accounts-server` may name, the configured one included.
+    trusted_accounts_servers: Vec<String>,
+}
+
+impl Endpoints {
+    /// Zoho's accounts server at `data_center`, for `environment`.
+    ///
+    /// A callback may move the exchange to any other Zoho data center's accounts server
+    /// (Zoho's multi-DC sign-in), never to another host.
+    pub fn zoho(data_center: DataCenter, environment: Environment) -> Self {
+        let base = Url::parse(data_center.accounts_server())
+            .expect("the data-center table holds valid URLs");
+        let api = Url::parse(&data_center.api_domain(environment))
+            .expect("the data-center table holds valid URLs");
+        let trusted = DataCenter::ALL
+            .iter()
+            .map(|dc| dc.accounts_server().to_owned())
+            .collect();
+        Self::zoho_at(&base, Some(api), trusted)
+    }
+
+    /// A server that speaks Zoho's dialect at a custom base URL, such as the emulator.
+    ///
+    /// `other_accounts_servers` lists the further accounts servers a callback may redirect to
+    /// (the emulator's other data centers); anything else in `accounts-server` is refused.
+    pub fn zoho_custom(
+        accounts_server: &str,
+        api_domain: Option<&str>,
+        other_accounts_servers: &[&str],
+    ) -> Result<Self, Error> {
+        let base = parse_origin(accounts_server)?;
+        let api = api_domain.map(|d| parse_url(d, "api domain")).transpose()?;
+        let mut trusted = vec![origin_of(&base)];
+        for other in other_accounts_servers {
+            trusted.push(origin_of(&parse_origin(other)?));
+        }
+        Ok(Self::zoho_at(&base, api, trusted))
+    }
+
+    fn zoho_at(base: &Url, api_domain: Option<Url>, trusted: Vec<String>) -> Self {
+        let (authorization_url, token_url, revocation_url) = zoho_paths(base);
+        Self {
+            dialect: Dialect::Zoho,
+            authorization_url,
+            token_url,
+            revocation_url: Some(revocation_url),
+            api_domain,
+            client_auth: ClientAuth::RequestBody,
+            trusted_accounts_servers: trusted,
+        }
+    }
+
+    /// Any RFC 6749 server, by its endpoint URLs.
+    ///
+    /// The client authenticates with HTTP Basic by default, the method every server must support
+    /// (RFC 6749 section 2.3.1); change it with [`Endpoints::with_client_auth`].
+    pub fn standard(
+        authorization_url: &str,
+        token_url: &str,
+        revocation_url: Option<&str>,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            dialect: Dialect::Standard,
+            authorization_url: parse_url(authorization_url, "authorization url")?,
+            token_url: parse_url(token_url, "token url")?,
+            revocation_url: revocation_url
+                .map(|u| parse_url(u, "revocation url"))
+                .transpose()?,
+            api_domain: None,
+            client_auth: ClientAuth::BasicHeader,
+            trusted_accounts_servers: Vec::new(),
+        })
+    }
+
+    /// Sets how the client authenticates at the token endpoint.
+    pub fn with_client_auth(mut self, client_auth: ClientAuth) -> Self {
+        self.client_auth = client_auth;
+        self
+    }
+
+    /// Sets the API domain used when a token response does not name one.
+    pub fn with_api_domain(mut self, api_domain: &str) -> Result<Self, Error> {
+        self.api_domain = Some(parse_url(api_domain, "api domain")?);
+        Ok(self)
+    }
+
+    /// The dialect the server speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The authorization endpoint ([RFC 6749 section 3.1](https://www.rfc-editor.org/rfc/rfc6749#section-3.1)).
+    pub fn authorization_url(&self) -> &Url {
+        &self.authorization_url
+    }
+
+    /// The token endpoint ([RFC 6749 section 3.2](https://www.rfc-editor.org/rfc/rfc6749#section-3.2)).
+    pub fn token_url(&self) -> &Url {
+        &self.token_url
+    }
+
+    /// The revocation endpoint ([RFC 7009](https://www.rfc-editor.org/rfc/rfc7009)), if the server has one.
+    pub fn revocation_url(&self) -> Option<&Url> {
+        self.revocation_url.as_ref()
+    }
+
+    /// The API domain configured for these endpoints, if any.
+    pub fn api_domain(&self) -> Option<&Url> {
+        self.api_domain.as_ref()
+    }
+
+    /// How the client authenticates at the token endpoint.
+    pub fn client_auth(&self) -> ClientAuth {
+        self.client_auth
+    }
+
+    /// The accounts server these endpoints belong to (scheme, host and port).
+    pub fn accounts_server(&self) -> String {
+        origin_of(&self.token_url)
+    }
+
+    /// The endpoints to use after a callback named `accounts_server` (Zoho's multi-DC redirect).
+    ///
+    /// Returns `self` unchanged when it names the configured server, and fails with
+    /// [`Error::UntrustedAccountsServer`] when it names a host these endpoints do not trust,
+    /// or is anything but a bare origin. Standard servers trust no redirect at all.
+    pub fn redirected_to(&self, accounts_server: &str) -> Result<Self, Error> {
+        let url = parse_origin(accounts_server).map_err(|_| Error::UntrustedAccountsServer)?;
+        let origin = origin_of(&url);
+        if origin == self.accounts_server() {
+            return Ok(self.clone());
+        }
+        if self.dialect != Dialect::Zoho || !self.trusted_accounts_servers.contains(&origin) {
+            return Err(Error::UntrustedAccountsServer);
+        }
+        let (_, token_url, revocation_url) = zoho_paths(&url);
+        Ok(Self {
+            token_url,
+            revocation_url: Some(revocation_url),
+            ..self.clone()
+        })
+    }
+}
+
+fn zoho_paths(base: &Url) -> (Url, Url, Url) {
+    let join = |path: &str| {
+        base.join(path)
+            .expect("joining an absolute path to an origin cannot fail")
+    };
+    (
+        join("/oauth/v2/auth"),
+        join("/oauth/v2/token"),
+        join("/oauth/v2/token/revoke"),
+    )
+}
+
+fn parse_url(value: &str, what: &'static str) -> Result<Url, Error> {
+    let url = Url::parse(value).map_err(|_| Error::InvalidUrl { what })?;
+    match url.scheme() {
+        "https" | "http" if url.host().is_some() => Ok(url),
+        _ => Err(Error::InvalidUrl { what }),
+    }
+}
+
+/// Parses a URL that must be a bare origin: a scheme and host, optionally a port, nothing else.
+fn parse_origin(value: &str) -> Result<Url, Error> {
+    let what = "accounts server";
+    let url = parse_url(value, what)?;
+    let bare = url.username().is_empty()
+        && url.password().is_none()
+        && (url.path() == "/" || url.path().is_empty())
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if bare {
+        Ok(url)
+    } else {
+        Err(Error::InvalidUrl { what })
+    }
+}
+
+fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_center_table() {
+        assert_eq!(
+            DataCenter::Au.api_domain(Environment::Production),
+            "https://www.zohoapis.com.au"
+        );
+        assert_eq!(
+            DataCenter::Eu.api_domain(Environment::Sandbox),
+            "https://sandbox.zohoapis.eu"
+        );
+        assert_eq!(
+            DataCenter::Us.api_domain(Environment::Developer),
+            "https://developer.zohoapis.com"
+        );
+        assert_eq!(
+            DataCenter::Ca.accounts_server(),
+            "https://accounts.zohocloud.ca"
+        );
+        assert_eq!(
+            DataCenter::from_accounts_server("https://accounts.zoho.in/"),
+            Some(DataCenter::In)
+        );
+        assert_eq!("EU".parse::<DataCenter>().unwrap(), DataCenter::Eu);
+        for dc in DataCenter::ALL {
+            let endpoints = Endpoints::zoho(dc, Environment::Production);
+            assert_eq!(endpoints.accounts_server(), dc.accounts_server());
+            assert_eq!(endpoints.token_url().path(), "/oauth/v2/token");
+        }
+    }
+
+    #[test]
+    fn redirect_to_another_zoho_data_center() {
+        let us = Endpoints::zoho(DataCenter::Us, Environment::Production);
+        let eu = us.redirected_to("https://accounts.zoho.eu").unwrap();
+        assert_eq!(
+            eu.token_url().as_str(),
+            "https://accounts.zoho.eu/oauth/v2/token"
+        );
+        assert_eq!(
+            eu.revocation_url().unwrap().as_str(),
+            "https://accounts.zoho.eu/oauth/v2/token/revoke"
+        );
+        assert_eq!(us.redirected_to("https://accounts.zoho.com").unwrap(), us);
+    }
+
+    #[test]
+    fn foreign_accounts_servers_are_refused() {
+        let us = Endpoints::zoho(DataCenter::Us, Environment::Production);
+        for bad in [
+            "https://evil.example",
+            "http://accounts.zoho.eu",
+            "https://accounts.zoho.eu.evil.example",
+            "https://accounts.zoho.eu@evil.example",
+            "https://accounts.zoho.eu/steal",
+            "https://accounts.zoho.eu?x=1",
+            "not a url",
+            "",
+        ] {
+            assert!(
+                matches!(us.redirected_to(bad), Err(Error::UntrustedAccountsServer)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn custom_endpoints_trust_only_their_list() {
+        let emu = Endpoints::zoho_custom("http://127.0.0.1:4000", None, &["http://127.0.0.1:4001"])
+            .unwrap();
+        assert!(emu.redirected_to("http://127.0.0.1:4001").is_ok());
+        assert!(emu.redirected_to("http://127.0.0.1:4002").is_err());
+        let standard =
+            Endpoints::standard("https://as.example/auth", "https://as.example/token", None)
+                .unwrap();
+        assert!(standard.redirected_to("https://other.example").is_err());
+        assert!(standard.redirected_to("https://as.example").is_ok());
+    }
+}

@@ -1,0 +1,289 @@
+//! OAuth scopes, in Zoho's `Service.scope.OPERATION` form and free-form for other providers.
+//!
+//! Zoho joins scopes with commas in the authorization request and returns them space-separated
+//! in token responses ([RFC 6749 section 3.3](https://www.rfc-editor.org/rfc/rfc6749#section-3.3)
+//! asks for spaces); [`Scopes::parse`] accepts both.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Error;
+
+/// One scope.
+///
+/// Build one with [`Scope::zoho`] (validated against Zoho's grammar) or [`Scope::new`]
+/// (any RFC 6749 `scope-token`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope(String);
+
+impl Scope {
+    /// A free-form scope, as any RFC 6749 server defines them.
+    ///
+    /// Fails on an empty string or one holding characters outside RFC 6749's `scope-token`
+    /// (spaces, quotes, backslashes, controls) or a comma, which would split it in Zoho's request.
+    pub fn new(scope: impl Into<String>) -> Result<Self, Error> {
+        let scope = scope.into();
+        if scope.is_empty() {
+            return Err(Error::InvalidScope {
+                reason: "a scope cannot be empty",
+            });
+        }
+        let valid = scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if !valid || scope.contains(',') {
+            return Err(Error::InvalidScope {
+                reason: "a scope may hold only visible ASCII characters other than '\"', '\\' and ','",
+            });
+        }
+        Ok(Self(scope))
+    }
+
+    /// A Zoho scope such as `ZohoCRM.modules.ALL` or `ZohoCRM.modules.leads.READ`.
+    ///
+    /// The grammar is `Service.scope[.sub]*.OPERATION`: at least three dot-separated parts,
+    /// a service name of letters and digits, scope parts of letters, digits and `_`,
+    /// and an upper-case operation such as `ALL`, `READ`, `CREATE`, `UPDATE`, `DELETE`.
+    pub fn zoho(scope: impl Into<String>) -> Result<Self, Error> {
+        let scope = scope.into();
+        let parts: Vec<&str> = scope.split('.').collect();
+        if parts.len() < 3 {
+            return Err(Error::InvalidScope {
+                reason: "a Zoho scope has the form Service.scope.OPERATION",
+            });
+        }
+        let service = parts[0];
+        let operation = parts[parts.len() - 1];
+        let middle = &parts[1..parts.len() - 1];
+        if service.is_empty() || !service.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::InvalidScope {
+                reason: "a Zoho scope's service name holds only letters and digits",
+            });
+        }
+        if middle
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            return Err(Error::InvalidScope {
+                reason: "a Zoho scope's inner parts hold only letters, digits and '_'",
+            });
+        }
+        if operation.is_empty() || !operation.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(Error::InvalidScope {
+                reason: "a Zoho scope ends with an upper-case operation such as ALL or READ",
+            });
+        }
+        Ok(Self(scope))
+    }
+
+    /// The scope as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Scope {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::new(s)
+    }
+}
+
+/// An ordered set of scopes without duplicates.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Scopes(Vec<Scope>);
+
+impl Scopes {
+    /// No scopes.
+    pub fn empty() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Parses Zoho scopes from strings, validating each with [`Scope::zoho`].
+    pub fn zoho<I, S>(scopes: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        scopes.into_iter().map(Scope::zoho).collect()
+    }
+
+    /// Parses a scope string as servers return it, split on commas and on whitespace.
+    ///
+    /// Tokens that are not valid RFC 6749 scopes are skipped rather than failing the whole
+    /// response: the granted scopes are informative, and the access token is what matters.
+    pub fn parse(value: &str) -> Self {
+        value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter_map(|s| Scope::new(s).ok())
+            .collect()
+    }
+
+    /// Adds a scope unless it is already present.
+    pub fn insert(&mut self, scope: Scope) {
+        if !self.0.contains(&scope) {
+            self.0.push(scope);
+        }
+    }
+
+    /// Whether `scope` is in the set.
+    pub fn contains(&self, scope: &Scope) -> bool {
+        self.0.contains(scope)
+    }
+
+    /// The scopes, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = &Scope> {
+        self.0.iter()
+    }
+
+    /// Number of scopes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no scopes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The scopes joined with `separator`: `","` for Zoho's authorization request, `" "` for RFC 6749.
+    pub fn join(&self, separator: &str) -> String {
+        let parts: Vec<&str> = self.0.iter().map(Scope::as_str).collect();
+        parts.join(separator)
+    }
+}
+
+impl FromIterator<Scope> for Scopes {
+    fn from_iter<T: IntoIterator<Item = Scope>>(iter: T) -> Self {
+        let mut scopes = Self::empty();
+        for scope in iter {
+            scopes.insert(scope);
+        }
+        scopes
+    }
+}
+
+impl<'a> IntoIterator for &'a Scopes {
+    type Item = &'a Scope;
+    type IntoIter = std::slice::Iter<'a, Scope>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.0).finish()
+    }
+}
+
+/// Serialized as one space-separated string, the RFC 6749 wire form.
+impl Serialize for Scopes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.join(" "))
+    }
+}
+
+impl<'de> Deserialize<'de> for Scopes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| Self::parse(&s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn zoho_grammar() {
+        for ok in [
+            "ZohoCRM.modules.ALL",
+            "ZohoCRM.settings.READ",
+            "ZohoCRM.modules.leads.READ",
+            "ZohoCRM.settings.custom_views.ALL",
+            "aaaserver.profile.READ",
+        ] {
+            assert!(Scope::zoho(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "ZohoCRM",
+            "ZohoCRM.ALL",
+            "ZohoCRM.modules.all",
+            "ZohoCRM..ALL",
+            "Zoho CRM.modules.ALL",
+            "ZohoCRM.modules.ALL,ZohoCRM.users.ALL",
+            "ZohoCRM.mod-ules.ALL",
+        ] {
+            assert!(Scope::zoho(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn free_form_scopes() {
+        assert!(Scope::new("openid").is_ok());
+        assert!(Scope::new("https://example.com/read").is_ok());
+        assert!(Scope::new("a b").is_err());
+        assert!(Scope::new("a,b").is_err());
+        assert!(Scope::new("").is_err());
+    }
+
+    #[test]
+    fn parses_both_separators() {
+        let spaced = Scopes::parse("ZohoCRM.modules.ALL ZohoCRM.users.ALL");
+        let commas = Scopes::parse("ZohoCRM.modules.ALL,ZohoCRM.users.ALL");
+        let mixed = Scopes::parse(" ZohoCRM.modules.ALL , ZohoCRM.users.ALL ");
+        assert_eq!(spaced.len(), 2);
+        assert_eq!(spaced, commas);
+        assert_eq!(spaced, mixed);
+        assert_eq!(commas.join(","), "ZohoCRM.modules.ALL,ZohoCRM.users.ALL");
+    }
+
+    #[test]
+    fn duplicates_are_dropped() {
+        let scopes = Scopes::parse("a b a");
+        assert_eq!(scopes.join(" "), "a b");
+    }
+
+    proptest! {
+        #[test]
+        fn zoho_scopes_round_trip(
+            service in "[A-Za-z][A-Za-z0-9]{0,10}",
+            parts in proptest::collection::vec("[a-z_][a-z0-9_]{0,8}", 1..3),
+            op in "(ALL|READ|CREATE|UPDATE|DELETE)",
+            n in 1usize..5,
+        ) {
+            let name = format!("{service}.{}.{op}", parts.join("."));
+            let scope = Scope::zoho(name.clone()).unwrap();
+            let scopes: Scopes = std::iter::repeat_n(scope, n).collect();
+            prop_assert_eq!(scopes.len(), 1);
+            prop_assert_eq!(Scopes::parse(&scopes.join(",")), scopes.clone());
+            prop_assert_eq!(Scopes::parse(&scopes.join(" ")), scopes);
+        }
+
+        #[test]
+        fn parse_never_panics(s in ".*") {
+            let scopes = Scopes::parse(&s);
+            for scope in &scopes {
+                prop_assert!(Scope::new(scope.as_str()).is_ok());
+            }
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! Token-endpoint responses and the token set the flow keeps.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use oauth2::basic::BasicTokenType;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::scope::Scopes;
+use crate::secret::{AccessToken, RefreshToken};
+
+/// The lifetime assumed when a response carries no `expires_in`: Zoho's access tokens live one hour.
+pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::hours(1);
+
+/// A successful token response ([RFC 6749 section 5.1](https://www.rfc-editor.org/rfc/rfc6749#section-5.1)),
+/// read as leniently as Zoho's variants require.
+///
+/// It plugs into `oauth2` as the client's token-response type. It tolerates:
+/// - the legacy variant with `expires_in_sec`, where `expires_in` is then in milliseconds;
+/// - a missing `expires_in` (the caller falls back to [`DEFAULT_ACCESS_TOKEN_LIFETIME`]);
+/// - numbers sent as strings;
+/// - a missing `token_type` (Bearer is assumed);
+/// - `scope` separated by spaces or commas.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ZohoTokenResponse {
+    access_token: oauth2::AccessToken,
+    #[serde(default = "bearer", deserialize_with = "token_type")]
+    token_type: BasicTokenType,
+    #[serde(
+        default,
+        deserialize_with = "lenient_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    expires_in: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    expires_in_sec: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<oauth2::RefreshToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_domain: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_scopes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    scope: Option<Vec<oauth2::Scope>>,
+}
+
+impl ZohoTokenResponse {
+    /// The API domain the server returned, e.g. `https://www.zohoapis.eu`.
+    pub fn api_domain(&self) -> Option<&str> {
+        self.api_domain.as_deref()
+    }
+
+    /// The access-token lifetime in seconds, whichever variant the server used.
+    pub fn lifetime_seconds(&self) -> Option<u64> {
+        // When `expires_in_sec` is present, `expires_in` is in milliseconds and must be ignored.
+        self.expires_in_sec.or(self.expires_in)
+    }
+}
+
+fn bearer() -> BasicTokenType {
+    BasicTokenType::Bearer
+}
+
+fn token_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BasicTokenType, D::Error> {
+    let value = Option::<String>::deserialize(deserializer)?;
+    Ok(
+        match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("bearer") => BasicTokenType::Bearer,
+            Some("mac") => BasicTokenType::Mac,
+            Some(_) => BasicTokenType::Extension(value.unwrap_or_default()),
+        },
+    )
+}
+
+fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct Seconds;
+
+    impl<'de> Visitor<'de> for Seconds {
+        type Value = Option<u64>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a non-negative number of seconds, as a number or a string")
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            // A negative lifetime means "already expired".
+            Ok(Some(u64::try_from(v).unwrap_or(0)))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.is_finite() {
+                // Saturating float-to-int conversion is what we want for an out-of-range lifetime.
+                Ok(Some(v.max(0.0) as u64))
+            } else {
+                Err(E::custom("lifetime is not a finite number"))
+            }
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            let v = v.trim();
+            if v.is_empty() {
+                return Ok(None);
+            }
+            if let Ok(n) = v.parse::<u64>() {
+                return Ok(Some(n));
+            }
+            v.parse::<f64>()
+                .map_err(|_| E::custom("lifetime string is not a number"))
+                .and_then(|f| self.visit_f64(f))
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<E: Deserializer<'de>>(self, d: E) -> Result<Self::Value, E::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    deserializer.deserialize_any(Seconds)
+}
+
+fn lenient_scopes<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<oauth2::Scope>>, D::Error> {
+    let value = Option::<String>::deserialize(deserializer)?;
+    Ok(value.map(|s| {
+        Scopes::parse(&s)
+            .iter()
+            .map(|scope| oauth2::Scope::new(scope.as_str().to_owned()))
+            .collect()
+    }))
+}
+
+impl oauth2::TokenResponse for ZohoTokenResponse {
+    type TokenType = BasicTokenType;
+
+    fn access_token(&self) -> &oauth2::AccessToken {
+        &self.access_token
+    }
+
+    fn token_type(&self) -> &BasicTokenType {
+        &self.token_type
+    }
+
+    fn expires_in(&self) -> Option<StdDuration> {
+        self.lifetime_seconds().map(StdDuration::from_secs)
+    }
+
+    fn refresh_token(&self) -> Option<&oauth2::RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+
+    fn scopes(&self) -> Option<&Vec<oauth2::Scope>> {
+        self.scope.as_ref()
+    }
+}
+
+/// The tokens one authorization holds: what the flow keeps and a token store persists.
+///
+/// Expiry is absolute (`expires_at`), so a stored set stays meaningful after a restart.
+/// `Debug` redacts the tokens; serializing writes them in clear, for storage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenSet {
+    access_token: AccessToken,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<RefreshToken>,
+    expires_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_domain: Option<Url>,
+    accounts_server: String,
+    #[serde(default)]
+    scopes: Scopes,
+}
+
+impl TokenSet {
+    /// A token set from its parts.
+    pub fn new(
+        access_token: AccessToken,
+        refresh_token: Option<RefreshToken>,
+        expires_at: DateTime<Utc>,
+        api_domain: Option<Url>,
+        accounts_server: impl Into<String>,
+        scopes: Scopes,
+    ) -> Self {
+        Self {
+            access_token,
+            refresh_token,
+            expires_at,
+            api_domain,
+            accounts_server: accounts_server.into(),
+            scopes,
+        }
+    }
+
+    /// Builds a token set from a fresh token response received at `now` from `accounts_server`.
+    ///
+    /// `fallback_api_domain` is used when the response names none; `requested` scopes are used when
+    /// the response does not list the granted ones. A refresh response without a refresh token keeps
+    /// `previous_refresh_token`; one with a new token (rotation) replaces it.
+    pub fn from_response(
+        response: ZohoTokenResponse,
+        now: DateTime<Utc>,
+        accounts_server: impl Into<String>,
+        fallback_api_domain: Option<&Url>,
+        requested: &Scopes,
+        previous_refresh_token: Option<RefreshToken>,
+    ) -> Self {
+        let lifetime = response
+            .lifetime_seconds()
+            .and_then(|s| i64::try_from(s).ok())
+            .and_then(Duration::try_seconds)
+            .unwrap_or(DEFAULT_ACCESS_TOKEN_LIFETIME);
+        let expires_at = now
+            .checked_add_signed(lifetime)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let api_domain = response
+            .api_domain
+            .as_deref()
+            .and_then(|d| Url::parse(d).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .or_else(|| fallback_api_domain.cloned());
+        let scopes = match &response.scope {
+            Some(granted) => granted
+                .iter()
+                .filter_map(|s| crate::scope::Scope::new(s.as_str()).ok())
+                .collect(),
+            None => requested.clone(),
+        };
+        let refresh_token = response
+            .refresh_token
+            .map(|r| RefreshToken::new(r.into_secret()))
+            .or(previous_refresh_token);
+        Self {
+            access_token: AccessToken::new(response.access_token.into_secret()),
+            refresh_token,
+            expires_at,
+            api_domain,
+            accounts_server: accounts_server.into(),
+            scopes,
+        }
+    }
+
+    /// The access token.
+    pub fn access_token(&self) -> &AccessToken {
+        &self.access_token
+    }
+
+    /// The refresh token, if the grant included one (`access_type=offline`).
+    pub fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+
+    /// When the access token expires.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.expires_at
+    }
+
+    /// The API domain to call with this token, e.g. `https://www.zohoapis.eu`.
+    pub fn api_domain(&self) -> Option<&Url> {
+        self.api_domain.as_ref()
+    }
+
+    /// The accounts server that issued the tokens; refreshes and revocation go there.
+    pub fn accounts_server(&self) -> &str {
+        &self.accounts_server
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> &Scopes {
+        &self.scopes
+    }
+
+    /// Whether the access token is still good at `now` with `margin` to spare.
+    pub fn is_fresh(&self, now: DateTime<Utc>, margin: Duration) -> bool {
+        now.checked_add_signed(margin)
+            .is_some_and(|t| t < self.expires_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oauth2::TokenResponse;
+
+    fn parse(json: &str) -> ZohoTokenResponse {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn standard_zoho_response() {
+        let r = parse(
+            r#"{"access_token":"1000.a.b","refresh_token":"1000.c.d","api_domain":"https://www.zohoapis.com","token_type":"Bearer","expires_in":3600}"#,
+        );
+        assert_eq!(r.expires_in(), Some(StdDuration::from_secs(3600)));
+        assert_eq!(r.refresh_token().unwrap().secret(), "1000.c.d");
+        assert_eq!(r.api_domain(), Some("https://www.zohoapis.com"));
+    }
+
+    #[test]
+    fn legacy_expires_in_sec_means_milliseconds() {
+        let r = parse(
+            r#"{"access_token":"x","expires_in_sec":3600,"api_domain":"https://www.zohoapis.com","token_type":"Bearer","expires_in":3600000}"#,
+        );
+        assert_eq!(r.lifetime_seconds(), Some(3600));
+    }
+
+    #[test]
+    fn lenient_fields() {
+        let r = parse(r#"{"access_token":"x","expires_in":"3600","scope":"A.b.ALL,C.d.READ"}"#);
+        assert_eq!(r.lifetime_seconds(), Some(3600));
+        assert_eq!(r.token_type(), &BasicTokenType::Bearer);
+        assert_eq!(r.scopes().unwrap().len(), 2);
+        let r = parse(r#"{"access_token":"x","token_type":"bearer","expires_in":null}"#);
+        assert_eq!(r.lifetime_seconds(), None);
+        assert!(
+            serde_json::from_str::<ZohoTokenResponse>(
+                r#"{"access_token":"x","expires_in":"soon"}"#
+            )
+            .is_err()
+        );
+        assert!(serde_json::from_str::<ZohoTokenResponse>(r#"{"error":"invalid_code"}"#).is_err());
+    }
+
+    #[test]
+    fn token_set_from_response() {
+        let now = Utc::now();
+        let r = parse(r#"{"access_token":"x","scope":"ZohoCRM.users.ALL ZohoCRM.modules.ALL"}"#);
+        let set = TokenSet::from_response(
+            r,
+            now,
+            "https://accounts.zoho.com",
+            None,
+            &Scopes::empty(),
+            Some(RefreshToken::new("old")),
+        );
+        assert_eq!(set.expires_at(), now + DEFAULT_ACCESS_TOKEN_LIFETIME);
+        assert_eq!(set.refresh_token().unwrap().expose_secret(), "old");
+        assert_eq!(set.scopes().len(), 2);
+        assert!(set.is_fresh(now, Duration::minutes(5)));
+        assert!(!set.is_fresh(now + Duration::minutes(56), Duration::minutes(5)));
+        let rotated = parse(r#"{"access_token":"y","refresh_token":"new","expires_in":10}"#);
+        let set = TokenSet::from_response(
+            rotated,
+            now,
+            "a",
+            None,
+            &Scopes::empty(),
+            Some(RefreshToken::new("old")),
+        );
+        assert_eq!(set.refresh_token().unwrap().expose_secret(), "new");
+        assert_eq!(set.expires_at(), now + Duration::seconds(10));
+    }
+
+    #[test]
+    fn token_set_round_trips_through_json() {
+        let set = TokenSet::new(
+            AccessToken::new("a"),
+            Some(RefreshToken::new("r")),
+            Utc::now(),
+            Some(Url::parse("https://www.zohoapis.eu").unwrap()),
+            "https://accounts.zoho.eu",
+            Scopes::parse("ZohoCRM.modules.ALL"),
+        );
+        let json = serde_json::to_string(&set).unwrap();
+        let back: TokenSet = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.access_token().expose_secret(), "a");
+        assert_eq!(back.expires_at(), set.expires_at());
+        assert_eq!(back.scopes(), set.scopes());
+        assert!(!format!("{set:?}").contains("\"a\""));
+    }
+}
