@@ -1,0 +1,143 @@
+//! Client configuration: who the client is, where it talks, what it asks for.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::Duration;
+use url::Url;
+use zoho_oauth_core::{ClientSecret, Endpoints, Scopes, SharedClock, SystemClock};
+
+use crate::error::{Error, Result};
+
+/// The default refresh margin: a token is renewed when it has less than five minutes left.
+///
+/// Five minutes covers clock skew between this machine and the server and a slow request that
+/// starts just before expiry, at the cost of about one extra refresh every eleven hours of a
+/// one-hour token, far below Zoho's limit of ten per ten minutes.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::minutes(5);
+
+/// Zoho's `access_type`: whether the grant includes a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessType {
+    /// A refresh token is issued (on the first grant, or on every grant with [`Prompt::Consent`]).
+    #[default]
+    Offline,
+    /// Only an access token: the user must authorize again after an hour.
+    Online,
+}
+
+/// Zoho's `prompt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// Force the consent screen, which also makes Zoho issue a new refresh token.
+    Consent,
+}
+
+/// The configuration of one OAuth client.
+///
+/// Cheap to share: the flow keeps it behind an `Arc`.
+#[derive(Clone)]
+pub struct ClientConfig {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<ClientSecret>,
+    pub(crate) redirect_uri: Option<Url>,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) scopes: Scopes,
+    pub(crate) access_type: Option<AccessType>,
+    pub(crate) prompt: Option<Prompt>,
+    pub(crate) refresh_margin: Duration,
+    pub(crate) clock: SharedClock,
+}
+
+impl ClientConfig {
+    /// A client with `client_id` at `endpoints`.
+    ///
+    /// Zoho endpoints default to `access_type=offline` and `prompt=consent`, so that every
+    /// authorization yields a refresh token; standard endpoints send neither parameter.
+    pub fn new(client_id: impl Into<String>, endpoints: Endpoints) -> Self {
+        let zoho = endpoints.dialect() == zoho_oauth_core::Dialect::Zoho;
+        Self {
+            client_id: client_id.into(),
+            client_secret: None,
+            redirect_uri: None,
+            endpoints,
+            scopes: Scopes::empty(),
+            access_type: zoho.then_some(AccessType::Offline),
+            prompt: zoho.then_some(Prompt::Consent),
+            refresh_margin: DEFAULT_REFRESH_MARGIN,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Sets the client secret. Public clients (PKCE only) have none.
+    pub fn client_secret(mut self, secret: ClientSecret) -> Self {
+        self.client_secret = Some(secret);
+        self
+    }
+
+    /// Sets the redirect URI registered for the client; it must match the registration exactly.
+    pub fn redirect_uri(mut self, redirect_uri: &str) -> Result<Self> {
+        let url = Url::parse(redirect_uri).map_err(|_| {
+            Error::Config(zoho_oauth_core::Error::InvalidUrl {
+                what: "redirect uri",
+            })
+        })?;
+        self.redirect_uri = Some(url);
+        Ok(self)
+    }
+
+    /// Sets the scopes to request.
+    pub fn scopes(mut self, scopes: Scopes) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// Sets Zoho's `access_type`; `None` leaves the parameter out.
+    pub fn access_type(mut self, access_type: Option<AccessType>) -> Self {
+        self.access_type = access_type;
+        self
+    }
+
+    /// Sets Zoho's `prompt`; `None` leaves the parameter out.
+    pub fn prompt(mut self, prompt: Option<Prompt>) -> Self {
+        self.prompt = prompt;
+        self
+    }
+
+    /// Sets how long before expiry an access token is renewed (default [`DEFAULT_REFRESH_MARGIN`]).
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.refresh_margin = margin;
+        self
+    }
+
+    /// Sets the clock used for every expiry decision.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The configured endpoints.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("endpoints", &self.endpoints)
+            .field("scopes", &self.scopes)
+            .field("access_type", &self.access_type)
+            .field("prompt", &self.prompt)
+            .field("refresh_margin", &self.refresh_margin)
+            .finish_non_exhaustive()
+    }
+}

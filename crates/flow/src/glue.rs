@@ -1,0 +1,119 @@
+//! Where `oauth2` meets our HTTP seam and Zoho's dialect.
+//!
+//! `oauth2` builds every request and parses every response; this module only carries requests
+//! through [`HttpClient`], normalizes responses first (see `zoho_oauth_core::response`), and
+//! maps `oauth2`'s errors onto ours.
+
+use std::sync::Arc;
+
+use oauth2::basic::BasicTokenIntrospectionResponse;
+use oauth2::{
+    AsyncHttpClient, AuthType, EndpointNotSet, EndpointSet, RequestTokenError,
+    StandardRevocableToken,
+};
+use zoho_oauth_core::response::{self, Endpoint};
+use zoho_oauth_core::{
+    ClientAuth, Dialect, Endpoints, HttpClient, HttpRequest, HttpResponse, MalformedKind,
+    RequestKind, ServerError, ZohoTokenResponse, redact,
+};
+
+use crate::config::ClientConfig;
+use crate::error::Error;
+
+/// The `oauth2` client type with our token-response and error types plugged in.
+pub(crate) type OAuthClient<HasAuth = EndpointNotSet, HasRevocation = EndpointNotSet> =
+    oauth2::Client<
+        ServerError,
+        ZohoTokenResponse,
+        BasicTokenIntrospectionResponse,
+        StandardRevocableToken,
+        ServerError,
+        HasAuth,
+        EndpointNotSet,
+        EndpointNotSet,
+        HasRevocation,
+        EndpointSet,
+    >;
+
+/// Builds the `oauth2` client for `endpoints`.
+pub(crate) fn oauth_client(config: &ClientConfig, endpoints: &Endpoints) -> OAuthClient {
+    let mut client = oauth2::Client::new(oauth2::ClientId::new(config.client_id.clone()))
+        .set_token_uri(oauth2::TokenUrl::from_url(endpoints.token_url().clone()))
+        .set_auth_type(match endpoints.client_auth() {
+            ClientAuth::RequestBody => AuthType::RequestBody,
+            ClientAuth::BasicHeader => AuthType::BasicAuth,
+        });
+    if let Some(secret) = &config.client_secret {
+        client =
+            client.set_client_secret(oauth2::ClientSecret::new(secret.expose_secret().to_owned()));
+    }
+    if let Some(redirect) = &config.redirect_uri {
+        client = client.set_redirect_uri(oauth2::RedirectUrl::from_url(redirect.clone()));
+    }
+    client
+}
+
+/// Carries `oauth2`'s requests over our [`HttpClient`].
+pub(crate) struct Carrier {
+    pub(crate) http: Arc<dyn HttpClient>,
+    pub(crate) kind: RequestKind,
+    pub(crate) dialect: Dialect,
+}
+
+impl<'c> AsyncHttpClient<'c> for Carrier {
+    type Error = zoho_oauth_core::Error;
+    type Future = zoho_oauth_core::BoxFuture<'c, Result<HttpResponse, Self::Error>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let endpoint = match self.kind {
+                RequestKind::Revoke => Endpoint::Revocation,
+                _ => Endpoint::Token,
+            };
+            let request = if self.kind == RequestKind::Revoke && self.dialect == Dialect::Zoho {
+                zoho_revocation(request)
+            } else {
+                request
+            };
+            let response = self.http.execute(request, self.kind).await?;
+            response::normalize(endpoint, response)
+        })
+    }
+}
+
+/// Zoho documents revocation as `POST /oauth/v2/token/revoke?token=...`: copy the token from the
+/// RFC 7009 form body into the query as well, so both readings of the request find it.
+fn zoho_revocation(mut request: HttpRequest) -> HttpRequest {
+    let token = url::form_urlencoded::parse(request.body())
+        .find(|(name, _)| name == "token")
+        .map(|(_, value)| value.into_owned());
+    if let Some(token) = token {
+        let mut url = match url::Url::parse(&request.uri().to_string()) {
+            Ok(url) => url,
+            Err(_) => return request,
+        };
+        url.query_pairs_mut().append_pair("token", &token);
+        if let Ok(uri) = url.as_str().parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
+/// Maps `oauth2`'s error onto ours.
+pub(crate) fn map_error(error: RequestTokenError<zoho_oauth_core::Error, ServerError>) -> Error {
+    match error {
+        RequestTokenError::ServerResponse(server) => zoho_oauth_core::Error::from(server).into(),
+        RequestTokenError::Request(inner) => inner.into(),
+        RequestTokenError::Parse(_, body) => Error::MalformedResponse {
+            status: 200,
+            kind: MalformedKind::UnexpectedShape,
+            excerpt: redact::excerpt(&body),
+        },
+        RequestTokenError::Other(message) => Error::MalformedResponse {
+            status: 0,
+            kind: MalformedKind::UnexpectedShape,
+            excerpt: redact::excerpt(message.as_bytes()),
+        },
+    }
+}
