@@ -26,9 +26,7 @@ impl Callback {
         let query = match callback.find('?') {
             Some(at) => &callback[at + 1..],
             None if callback.contains("://") => {
-                return Err(Error::MalformedCallback {
-                    reason: "the callback URL has no query",
-                });
+                return Err(Error::MalformedCallback { reason: "the callback URL has no query" });
             }
             None => callback,
         };
@@ -44,27 +42,16 @@ impl Callback {
         };
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let duplicate = match name.as_ref() {
-                "code" => parsed
-                    .code
-                    .replace(AuthorizationCode::new(value.into_owned()))
-                    .is_some(),
-                "state" => parsed
-                    .state
-                    .replace(CsrfState::new(value.into_owned()))
-                    .is_some(),
+                "code" => parsed.code.replace(AuthorizationCode::new(value.into_owned())).is_some(),
+                "state" => parsed.state.replace(CsrfState::new(value.into_owned())).is_some(),
                 "error" => parsed.error.replace(value.into_owned()).is_some(),
-                "error_description" => parsed
-                    .error_description
-                    .replace(value.into_owned())
-                    .is_some(),
+                "error_description" => parsed.error_description.replace(value.into_owned()).is_some(),
                 "location" => parsed.location.replace(value.into_owned()).is_some(),
                 "accounts-server" => parsed.accounts_server.replace(value.into_owned()).is_some(),
                 _ => false,
             };
             if duplicate {
-                return Err(Error::MalformedCallback {
-                    reason: "a parameter appears more than once",
-                });
+                return Err(Error::MalformedCallback { reason: "a parameter appears more than once" });
             }
         }
         Ok(parsed)
@@ -133,10 +120,7 @@ mod tests {
         assert_eq!(cb.location(), Some("eu"));
         assert_eq!(cb.accounts_server(), Some("https://accounts.zoho.eu"));
         let debug = format!("{cb:?}");
-        assert!(
-            !debug.contains("1000.abc") && !debug.contains("xyz"),
-            "{debug}"
-        );
+        assert!(!debug.contains("1000.abc") && !debug.contains("xyz"), "{debug}");
     }
 
     #[test]

@@ -36,9 +36,7 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock stopped at `start`.
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self {
-            now: Arc::new(Mutex::new(start)),
-        }
+        Self { now: Arc::new(Mutex::new(start)) }
     }
 
     /// A clock stopped at the current system time.

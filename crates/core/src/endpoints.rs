@@ -111,9 +111,7 @@ impl DataCenter {
     /// The data center whose accounts server is `origin` (scheme and host, no path).
     pub fn from_accounts_server(origin: &str) -> Option<Self> {
         let origin = origin.trim_end_matches('/');
-        Self::ALL
-            .into_iter()
-            .find(|dc| dc.accounts_server() == origin)
+        Self::ALL.into_iter().find(|dc| dc.accounts_server() == origin)
     }
 }
 
@@ -128,10 +126,7 @@ impl FromStr for DataCenter {
 
     fn from_str(s: &str) -> Result<Self, Error> {
         let lower = s.to_ascii_lowercase();
-        Self::ALL
-            .into_iter()
-            .find(|dc| dc.location() == lower)
-            .ok_or(Error::UnknownDataCenter)
+        Self::ALL.into_iter().find(|dc| dc.location() == lower).ok_or(Error::UnknownDataCenter)
     }
 }
 
@@ -190,14 +185,9 @@ impl Endpoints {
     /// A callback may move the exchange to any other Zoho data center's accounts server
     /// (Zoho's multi-DC sign-in), never to another host.
     pub fn zoho(data_center: DataCenter, environment: Environment) -> Self {
-        let base = Url::parse(data_center.accounts_server())
-            .expect("the data-center table holds valid URLs");
-        let api = Url::parse(&data_center.api_domain(environment))
-            .expect("the data-center table holds valid URLs");
-        let trusted = DataCenter::ALL
-            .iter()
-            .map(|dc| dc.accounts_server().to_owned())
-            .collect();
+        let base = Url::parse(data_center.accounts_server()).expect("the data-center table holds valid URLs");
+        let api = Url::parse(&data_center.api_domain(environment)).expect("the data-center table holds valid URLs");
+        let trusted = DataCenter::ALL.iter().map(|dc| dc.accounts_server().to_owned()).collect();
         Self::zoho_at(&base, Some(api), trusted)
     }
 
@@ -236,18 +226,12 @@ impl Endpoints {
     ///
     /// The client authenticates with HTTP Basic by default, the method every server must support
     /// (RFC 6749 section 2.3.1); change it with [`Endpoints::with_client_auth`].
-    pub fn standard(
-        authorization_url: &str,
-        token_url: &str,
-        revocation_url: Option<&str>,
-    ) -> Result<Self, Error> {
+    pub fn standard(authorization_url: &str, token_url: &str, revocation_url: Option<&str>) -> Result<Self, Error> {
         Ok(Self {
             dialect: Dialect::Standard,
             authorization_url: parse_url(authorization_url, "authorization url")?,
             token_url: parse_url(token_url, "token url")?,
-            revocation_url: revocation_url
-                .map(|u| parse_url(u, "revocation url"))
-                .transpose()?,
+            revocation_url: revocation_url.map(|u| parse_url(u, "revocation url")).transpose()?,
             api_domain: None,
             client_auth: ClientAuth::BasicHeader,
             trusted_accounts_servers: Vec::new(),
@@ -316,24 +300,13 @@ impl Endpoints {
             return Err(Error::UntrustedAccountsServer);
         }
         let (_, token_url, revocation_url) = zoho_paths(&url);
-        Ok(Self {
-            token_url,
-            revocation_url: Some(revocation_url),
-            ..self.clone()
-        })
+        Ok(Self { token_url, revocation_url: Some(revocation_url), ..self.clone() })
     }
 }
 
 fn zoho_paths(base: &Url) -> (Url, Url, Url) {
-    let join = |path: &str| {
-        base.join(path)
-            .expect("joining an absolute path to an origin cannot fail")
-    };
-    (
-        join("/oauth/v2/auth"),
-        join("/oauth/v2/token"),
-        join("/oauth/v2/token/revoke"),
-    )
+    let join = |path: &str| base.join(path).expect("joining an absolute path to an origin cannot fail");
+    (join("/oauth/v2/auth"), join("/oauth/v2/token"), join("/oauth/v2/token/revoke"))
 }
 
 fn parse_url(value: &str, what: &'static str) -> Result<Url, Error> {
@@ -353,11 +326,7 @@ fn parse_origin(value: &str) -> Result<Url, Error> {
         && (url.path() == "/" || url.path().is_empty())
         && url.query().is_none()
         && url.fragment().is_none();
-    if bare {
-        Ok(url)
-    } else {
-        Err(Error::InvalidUrl { what })
-    }
+    if bare { Ok(url) } else { Err(Error::InvalidUrl { what }) }
 }
 
 fn origin_of(url: &Url) -> String {
@@ -370,26 +339,11 @@ mod tests {
 
     #[test]
     fn data_center_table() {
-        assert_eq!(
-            DataCenter::Au.api_domain(Environment::Production),
-            "https://www.zohoapis.com.au"
-        );
-        assert_eq!(
-            DataCenter::Eu.api_domain(Environment::Sandbox),
-            "https://sandbox.zohoapis.eu"
-        );
-        assert_eq!(
-            DataCenter::Us.api_domain(Environment::Developer),
-            "https://developer.zohoapis.com"
-        );
-        assert_eq!(
-            DataCenter::Ca.accounts_server(),
-            "https://accounts.zohocloud.ca"
-        );
-        assert_eq!(
-            DataCenter::from_accounts_server("https://accounts.zoho.in/"),
-            Some(DataCenter::In)
-        );
+        assert_eq!(DataCenter::Au.api_domain(Environment::Production), "https://www.zohoapis.com.au");
+        assert_eq!(DataCenter::Eu.api_domain(Environment::Sandbox), "https://sandbox.zohoapis.eu");
+        assert_eq!(DataCenter::Us.api_domain(Environment::Developer), "https://developer.zohoapis.com");
+        assert_eq!(DataCenter::Ca.accounts_server(), "https://accounts.zohocloud.ca");
+        assert_eq!(DataCenter::from_accounts_server("https://accounts.zoho.in/"), Some(DataCenter::In));
         assert_eq!("EU".parse::<DataCenter>().unwrap(), DataCenter::Eu);
         for dc in DataCenter::ALL {
             let endpoints = Endpoints::zoho(dc, Environment::Production);
@@ -402,14 +356,8 @@ mod tests {
     fn redirect_to_another_zoho_data_center() {
         let us = Endpoints::zoho(DataCenter::Us, Environment::Production);
         let eu = us.redirected_to("https://accounts.zoho.eu").unwrap();
-        assert_eq!(
-            eu.token_url().as_str(),
-            "https://accounts.zoho.eu/oauth/v2/token"
-        );
-        assert_eq!(
-            eu.revocation_url().unwrap().as_str(),
-            "https://accounts.zoho.eu/oauth/v2/token/revoke"
-        );
+        assert_eq!(eu.token_url().as_str(), "https://accounts.zoho.eu/oauth/v2/token");
+        assert_eq!(eu.revocation_url().unwrap().as_str(), "https://accounts.zoho.eu/oauth/v2/token/revoke");
         assert_eq!(us.redirected_to("https://accounts.zoho.com").unwrap(), us);
     }
 
@@ -426,22 +374,16 @@ mod tests {
             "not a url",
             "",
         ] {
-            assert!(
-                matches!(us.redirected_to(bad), Err(Error::UntrustedAccountsServer)),
-                "{bad}"
-            );
+            assert!(matches!(us.redirected_to(bad), Err(Error::UntrustedAccountsServer)), "{bad}");
         }
     }
 
     #[test]
     fn custom_endpoints_trust_only_their_list() {
-        let emu = Endpoints::zoho_custom("http://127.0.0.1:4000", None, &["http://127.0.0.1:4001"])
-            .unwrap();
+        let emu = Endpoints::zoho_custom("http://127.0.0.1:4000", None, &["http://127.0.0.1:4001"]).unwrap();
         assert!(emu.redirected_to("http://127.0.0.1:4001").is_ok());
         assert!(emu.redirected_to("http://127.0.0.1:4002").is_err());
-        let standard =
-            Endpoints::standard("https://as.example/auth", "https://as.example/token", None)
-                .unwrap();
+        let standard = Endpoints::standard("https://as.example/auth", "https://as.example/token", None).unwrap();
         assert!(standard.redirected_to("https://other.example").is_err());
         assert!(standard.redirected_to("https://as.example").is_ok());
     }

@@ -226,10 +226,6 @@ impl<'de> Deserialize<'de> for ErrorCode {
 
 impl From<ServerError> for Error {
     fn from(error: ServerError) -> Self {
-        if error.error == ErrorCode::TooManyRequests {
-            Error::RateLimited(error)
-        } else {
-            Error::Server(error)
-        }
+        if error.error == ErrorCode::TooManyRequests { Error::RateLimited(error) } else { Error::Server(error) }
     }
 }

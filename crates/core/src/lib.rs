@@ -34,11 +34,8 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use endpoints::{ClientAuth, DataCenter, Dialect, Endpoints, Environment};
 pub use error::{Error, ErrorCode, MalformedKind, Result, ServerError};
 pub use scope::{Scope, Scopes};
-pub use secret::{
-    AccessToken, AuthorizationCode, ClientSecret, CsrfState, PkceVerifier, RefreshToken,
-};
+pub use secret::{AccessToken, AuthorizationCode, ClientSecret, CsrfState, PkceVerifier, RefreshToken};
 pub use token::{DEFAULT_ACCESS_TOKEN_LIFETIME, TokenSet, ZohoTokenResponse};
 pub use transport::{
-    BoxFuture, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError,
-    TransportErrorKind,
+    BoxFuture, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError, TransportErrorKind,
 };

@@ -56,10 +56,7 @@ mod tests {
         assert!(e.contains("access_token"), "{e}");
         assert!(e.contains("[masked]"), "{e}");
         assert!(!e.contains("0123456789abcdef"), "{e}");
-        assert_eq!(
-            excerpt(b"<html><body>502 Bad Gateway</body></html>"),
-            "<html><body>502 Bad Gateway</body></html>"
-        );
+        assert_eq!(excerpt(b"<html><body>502 Bad Gateway</body></html>"), "<html><body>502 Bad Gateway</body></html>");
     }
 
     proptest! {

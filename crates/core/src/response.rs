@@ -30,11 +30,8 @@ pub enum Endpoint {
 ///   with its own [`MalformedKind`] and a masked excerpt.
 pub fn normalize(endpoint: Endpoint, mut response: HttpResponse) -> Result<HttpResponse, Error> {
     let status = response.status();
-    let malformed = |kind, body: &[u8]| Error::MalformedResponse {
-        status: status.as_u16(),
-        kind,
-        excerpt: redact::excerpt(body),
-    };
+    let malformed =
+        |kind, body: &[u8]| Error::MalformedResponse { status: status.as_u16(), kind, excerpt: redact::excerpt(body) };
     let body = response.body();
 
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -70,18 +67,14 @@ pub fn normalize(endpoint: Endpoint, mut response: HttpResponse) -> Result<HttpR
 
     if !content_type_is_json(&response) {
         // The body is JSON whatever the header says; real servers get the header wrong.
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
 
     match object.get("error") {
         Some(serde_json::Value::String(code)) => {
             if ErrorCode::parse(code) == ErrorCode::TooManyRequests {
-                let description = object
-                    .get("error_description")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned);
+                let description =
+                    object.get("error_description").and_then(serde_json::Value::as_str).map(str::to_owned);
                 return Err(rate_limited(description));
             }
             if status.is_success() {
@@ -108,15 +101,10 @@ fn rate_limited(description: Option<String>) -> Error {
 }
 
 fn content_type_is_json(response: &HttpResponse) -> bool {
-    response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let v = v.to_ascii_lowercase();
-            v.starts_with("application/json")
-                || (v.starts_with("application/") && v.contains("+json"))
-        })
+    response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        let v = v.to_ascii_lowercase();
+        v.starts_with("application/json") || (v.starts_with("application/") && v.contains("+json"))
+    })
 }
 
 fn looks_like_html(response: &HttpResponse) -> bool {
@@ -125,13 +113,7 @@ fn looks_like_html(response: &HttpResponse) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/html"));
-    let start: Vec<u8> = response
-        .body()
-        .iter()
-        .copied()
-        .skip_while(u8::is_ascii_whitespace)
-        .take(1)
-        .collect();
+    let start: Vec<u8> = response.body().iter().copied().skip_while(u8::is_ascii_whitespace).take(1).collect();
     declared || start == b"<"
 }
 
@@ -163,27 +145,15 @@ mod tests {
 
     #[test]
     fn error_with_200_becomes_400() {
-        let r = normalize(
-            Endpoint::Token,
-            response(200, JSON, r#"{"error":"invalid_code"}"#),
-        )
-        .unwrap();
+        let r = normalize(Endpoint::Token, response(200, JSON, r#"{"error":"invalid_code"}"#)).unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
     fn success_passes() {
-        let r = normalize(
-            Endpoint::Token,
-            response(200, JSON, r#"{"access_token":"x"}"#),
-        )
-        .unwrap();
+        let r = normalize(Endpoint::Token, response(200, JSON, r#"{"access_token":"x"}"#)).unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        let r = normalize(
-            Endpoint::Token,
-            response(201, Some("text/plain"), r#"{"access_token":"x"}"#),
-        )
-        .unwrap();
+        let r = normalize(Endpoint::Token, response(201, Some("text/plain"), r#"{"access_token":"x"}"#)).unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
     }
@@ -192,64 +162,34 @@ mod tests {
     fn rate_limit_answers() {
         let body = r#"{"error_description":"You have made too many requests continuously. Please try again after some time.","error":"Access Denied","status":"failure"}"#;
         for status in [200, 400] {
-            assert!(matches!(
-                normalize(Endpoint::Token, response(status, JSON, body)),
-                Err(Error::RateLimited(_))
-            ));
+            assert!(matches!(normalize(Endpoint::Token, response(status, JSON, body)), Err(Error::RateLimited(_))));
         }
+        assert!(matches!(normalize(Endpoint::Token, response(429, None, "")), Err(Error::RateLimited(_))));
         assert!(matches!(
-            normalize(Endpoint::Token, response(429, None, "")),
-            Err(Error::RateLimited(_))
-        ));
-        assert!(matches!(
-            normalize(
-                Endpoint::Token,
-                response(429, Some("text/plain"), "Too Many Requests")
-            ),
+            normalize(Endpoint::Token, response(429, Some("text/plain"), "Too Many Requests")),
             Err(Error::RateLimited(_))
         ));
     }
 
     #[test]
     fn malformed_kinds() {
+        assert_eq!(kind(normalize(Endpoint::Token, response(200, JSON, ""))), MalformedKind::EmptyBody);
         assert_eq!(
-            kind(normalize(Endpoint::Token, response(200, JSON, ""))),
-            MalformedKind::EmptyBody
-        );
-        assert_eq!(
-            kind(normalize(
-                Endpoint::Token,
-                response(502, Some("text/html"), "<html>Bad Gateway</html>")
-            )),
+            kind(normalize(Endpoint::Token, response(502, Some("text/html"), "<html>Bad Gateway</html>"))),
             MalformedKind::Html
         );
         assert_eq!(
-            kind(normalize(
-                Endpoint::Token,
-                response(200, JSON, r#"{"access_tok"#)
-            )),
+            kind(normalize(Endpoint::Token, response(200, JSON, r#"{"access_tok"#))),
             MalformedKind::InvalidJson
         );
         assert_eq!(
-            kind(normalize(
-                Endpoint::Token,
-                response(200, Some("text/plain"), "hello")
-            )),
+            kind(normalize(Endpoint::Token, response(200, Some("text/plain"), "hello"))),
             MalformedKind::UnexpectedContentType
         );
+        assert_eq!(kind(normalize(Endpoint::Token, response(200, JSON, "[1,2]"))), MalformedKind::UnexpectedShape);
+        assert_eq!(kind(normalize(Endpoint::Token, response(500, JSON, "{}"))), MalformedKind::UnexpectedStatus);
         assert_eq!(
-            kind(normalize(Endpoint::Token, response(200, JSON, "[1,2]"))),
-            MalformedKind::UnexpectedShape
-        );
-        assert_eq!(
-            kind(normalize(Endpoint::Token, response(500, JSON, "{}"))),
-            MalformedKind::UnexpectedStatus
-        );
-        assert_eq!(
-            kind(normalize(
-                Endpoint::Token,
-                response(200, JSON, r#"{"error":42}"#)
-            )),
+            kind(normalize(Endpoint::Token, response(200, JSON, r#"{"error":42}"#))),
             MalformedKind::UnexpectedShape
         );
     }
@@ -257,27 +197,17 @@ mod tests {
     #[test]
     fn empty_revocation_answer_is_success() {
         assert!(normalize(Endpoint::Revocation, response(200, None, "")).is_ok());
+        assert!(normalize(Endpoint::Revocation, response(200, JSON, r#"{"status":"success"}"#)).is_ok());
         assert!(
-            normalize(
-                Endpoint::Revocation,
-                response(200, JSON, r#"{"status":"success"}"#)
-            )
-            .is_ok()
-        );
-        assert!(
-            normalize(
-                Endpoint::Revocation,
-                response(200, JSON, r#"{"error":"invalid_request"}"#)
-            )
-            .unwrap()
-            .status()
+            normalize(Endpoint::Revocation, response(200, JSON, r#"{"error":"invalid_request"}"#)).unwrap().status()
                 == 400
         );
     }
 
     #[test]
     fn excerpts_are_masked() {
-        let body = r#"{"access_token":"1000.0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef","expires_in":"#;
+        let body =
+            r#"{"access_token":"1000.0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef","expires_in":"#;
         let err = normalize(Endpoint::Token, response(200, JSON, body)).unwrap_err();
         assert!(!err.to_string().contains("0123456789abcdef"), "{err}");
     }

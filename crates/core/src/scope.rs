@@ -26,13 +26,9 @@ impl Scope {
     pub fn new(scope: impl Into<String>) -> Result<Self, Error> {
         let scope = scope.into();
         if scope.is_empty() {
-            return Err(Error::InvalidScope {
-                reason: "a scope cannot be empty",
-            });
+            return Err(Error::InvalidScope { reason: "a scope cannot be empty" });
         }
-        let valid = scope
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        let valid = scope.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
         if !valid || scope.contains(',') {
             return Err(Error::InvalidScope {
                 reason: "a scope may hold only visible ASCII characters other than '\"', '\\' and ','",
@@ -50,25 +46,16 @@ impl Scope {
         let scope = scope.into();
         let parts: Vec<&str> = scope.split('.').collect();
         if parts.len() < 3 {
-            return Err(Error::InvalidScope {
-                reason: "a Zoho scope has the form Service.scope.OPERATION",
-            });
+            return Err(Error::InvalidScope { reason: "a Zoho scope has the form Service.scope.OPERATION" });
         }
         let service = parts[0];
         let operation = parts[parts.len() - 1];
         let middle = &parts[1..parts.len() - 1];
         if service.is_empty() || !service.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(Error::InvalidScope {
-                reason: "a Zoho scope's service name holds only letters and digits",
-            });
+            return Err(Error::InvalidScope { reason: "a Zoho scope's service name holds only letters and digits" });
         }
-        if middle
-            .iter()
-            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        {
-            return Err(Error::InvalidScope {
-                reason: "a Zoho scope's inner parts hold only letters, digits and '_'",
-            });
+        if middle.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
+            return Err(Error::InvalidScope { reason: "a Zoho scope's inner parts hold only letters, digits and '_'" });
         }
         if operation.is_empty() || !operation.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(Error::InvalidScope {
@@ -128,10 +115,7 @@ impl Scopes {
     /// Tokens that are not valid RFC 6749 scopes are skipped rather than failing the whole
     /// response: the granted scopes are informative, and the access token is what matters.
     pub fn parse(value: &str) -> Self {
-        value
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter_map(|s| Scope::new(s).ok())
-            .collect()
+        value.split(|c: char| c == ',' || c.is_whitespace()).filter_map(|s| Scope::new(s).ok()).collect()
     }
 
     /// Adds a scope unless it is already present.

@@ -28,27 +28,15 @@ pub struct ZohoTokenResponse {
     access_token: oauth2::AccessToken,
     #[serde(default = "bearer", deserialize_with = "token_type")]
     token_type: BasicTokenType,
-    #[serde(
-        default,
-        deserialize_with = "lenient_seconds",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "lenient_seconds", skip_serializing_if = "Option::is_none")]
     expires_in: Option<u64>,
-    #[serde(
-        default,
-        deserialize_with = "lenient_seconds",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "lenient_seconds", skip_serializing_if = "Option::is_none")]
     expires_in_sec: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<oauth2::RefreshToken>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     api_domain: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient_scopes",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "lenient_scopes", skip_serializing_if = "Option::is_none")]
     scope: Option<Vec<oauth2::Scope>>,
 }
 
@@ -71,13 +59,11 @@ fn bearer() -> BasicTokenType {
 
 fn token_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BasicTokenType, D::Error> {
     let value = Option::<String>::deserialize(deserializer)?;
-    Ok(
-        match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("bearer") => BasicTokenType::Bearer,
-            Some("mac") => BasicTokenType::Mac,
-            Some(_) => BasicTokenType::Extension(value.unwrap_or_default()),
-        },
-    )
+    Ok(match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("bearer") => BasicTokenType::Bearer,
+        Some("mac") => BasicTokenType::Mac,
+        Some(_) => BasicTokenType::Extension(value.unwrap_or_default()),
+    })
 }
 
 fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
@@ -116,9 +102,7 @@ fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<
             if let Ok(n) = v.parse::<u64>() {
                 return Ok(Some(n));
             }
-            v.parse::<f64>()
-                .map_err(|_| E::custom("lifetime string is not a number"))
-                .and_then(|f| self.visit_f64(f))
+            v.parse::<f64>().map_err(|_| E::custom("lifetime string is not a number")).and_then(|f| self.visit_f64(f))
         }
 
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -137,16 +121,9 @@ fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<
     deserializer.deserialize_any(Seconds)
 }
 
-fn lenient_scopes<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Vec<oauth2::Scope>>, D::Error> {
+fn lenient_scopes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<oauth2::Scope>>, D::Error> {
     let value = Option::<String>::deserialize(deserializer)?;
-    Ok(value.map(|s| {
-        Scopes::parse(&s)
-            .iter()
-            .map(|scope| oauth2::Scope::new(scope.as_str().to_owned()))
-            .collect()
-    }))
+    Ok(value.map(|s| Scopes::parse(&s).iter().map(|scope| oauth2::Scope::new(scope.as_str().to_owned())).collect()))
 }
 
 impl oauth2::TokenResponse for ZohoTokenResponse {
@@ -200,14 +177,7 @@ impl TokenSet {
         accounts_server: impl Into<String>,
         scopes: Scopes,
     ) -> Self {
-        Self {
-            access_token,
-            refresh_token,
-            expires_at,
-            api_domain,
-            accounts_server: accounts_server.into(),
-            scopes,
-        }
+        Self { access_token, refresh_token, expires_at, api_domain, accounts_server: accounts_server.into(), scopes }
     }
 
     /// Builds a token set from a fresh token response received at `now` from `accounts_server`.
@@ -228,9 +198,7 @@ impl TokenSet {
             .and_then(|s| i64::try_from(s).ok())
             .and_then(Duration::try_seconds)
             .unwrap_or(DEFAULT_ACCESS_TOKEN_LIFETIME);
-        let expires_at = now
-            .checked_add_signed(lifetime)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let expires_at = now.checked_add_signed(lifetime).unwrap_or(DateTime::<Utc>::MAX_UTC);
         let api_domain = response
             .api_domain
             .as_deref()
@@ -238,16 +206,11 @@ impl TokenSet {
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .or_else(|| fallback_api_domain.cloned());
         let scopes = match &response.scope {
-            Some(granted) => granted
-                .iter()
-                .filter_map(|s| crate::scope::Scope::new(s.as_str()).ok())
-                .collect(),
+            Some(granted) => granted.iter().filter_map(|s| crate::scope::Scope::new(s.as_str()).ok()).collect(),
             None => requested.clone(),
         };
-        let refresh_token = response
-            .refresh_token
-            .map(|r| RefreshToken::new(r.into_secret()))
-            .or(previous_refresh_token);
+        let refresh_token =
+            response.refresh_token.map(|r| RefreshToken::new(r.into_secret())).or(previous_refresh_token);
         Self {
             access_token: AccessToken::new(response.access_token.into_secret()),
             refresh_token,
@@ -290,8 +253,7 @@ impl TokenSet {
 
     /// Whether the access token is still good at `now` with `margin` to spare.
     pub fn is_fresh(&self, now: DateTime<Utc>, margin: Duration) -> bool {
-        now.checked_add_signed(margin)
-            .is_some_and(|t| t < self.expires_at)
+        now.checked_add_signed(margin).is_some_and(|t| t < self.expires_at)
     }
 }
 
@@ -330,12 +292,7 @@ mod tests {
         assert_eq!(r.scopes().unwrap().len(), 2);
         let r = parse(r#"{"access_token":"x","token_type":"bearer","expires_in":null}"#);
         assert_eq!(r.lifetime_seconds(), None);
-        assert!(
-            serde_json::from_str::<ZohoTokenResponse>(
-                r#"{"access_token":"x","expires_in":"soon"}"#
-            )
-            .is_err()
-        );
+        assert!(serde_json::from_str::<ZohoTokenResponse>(r#"{"access_token":"x","expires_in":"soon"}"#).is_err());
         assert!(serde_json::from_str::<ZohoTokenResponse>(r#"{"error":"invalid_code"}"#).is_err());
     }
 
@@ -357,14 +314,7 @@ mod tests {
         assert!(set.is_fresh(now, Duration::minutes(5)));
         assert!(!set.is_fresh(now + Duration::minutes(56), Duration::minutes(5)));
         let rotated = parse(r#"{"access_token":"y","refresh_token":"new","expires_in":10}"#);
-        let set = TokenSet::from_response(
-            rotated,
-            now,
-            "a",
-            None,
-            &Scopes::empty(),
-            Some(RefreshToken::new("old")),
-        );
+        let set = TokenSet::from_response(rotated, now, "a", None, &Scopes::empty(), Some(RefreshToken::new("old")));
         assert_eq!(set.refresh_token().unwrap().expose_secret(), "new");
         assert_eq!(set.expires_at(), now + Duration::seconds(10));
     }

@@ -37,11 +37,7 @@ pub trait HttpClient: fmt::Debug + Send + Sync + 'static {
     ///
     /// Implementations must not follow redirects on token and revocation requests,
     /// and must not put request URLs or bodies in their errors: both can hold secrets.
-    fn execute(
-        &self,
-        request: HttpRequest,
-        kind: RequestKind,
-    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>>;
+    fn execute(&self, request: HttpRequest, kind: RequestKind) -> BoxFuture<'_, Result<HttpResponse, TransportError>>;
 }
 
 /// An HTTP exchange that failed before a complete response arrived.
@@ -55,10 +51,7 @@ pub struct TransportError {
 impl TransportError {
     /// A transport error. `message` must not contain a URL, header or body.
     pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
+        Self { kind, message: message.into() }
     }
 
     /// What failed.

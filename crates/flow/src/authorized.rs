@@ -25,19 +25,12 @@ pub struct Authorized {
 
 impl Authorized {
     pub(crate) fn new(endpoints: Endpoints, tokens: TokenSet) -> Self {
-        Self {
-            endpoints,
-            tokens: RwLock::new(tokens),
-            refresh: tokio::sync::Mutex::new(()),
-        }
+        Self { endpoints, tokens: RwLock::new(tokens), refresh: tokio::sync::Mutex::new(()) }
     }
 
     fn snapshot(&self) -> TokenSet {
         // A poisoned lock still holds a complete token set: writes replace it whole.
-        self.tokens
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.tokens.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -80,27 +73,16 @@ impl Flow<Authorized> {
     }
 
     async fn refresh_locked(&self, current: TokenSet) -> Result<TokenSet> {
-        let refresh_token = current
-            .refresh_token()
-            .cloned()
-            .ok_or(Error::NoRefreshToken)?;
+        let refresh_token = current.refresh_token().cloned().ok_or(Error::NoRefreshToken)?;
         let config = &self.client.config;
         let endpoints = &self.state.endpoints;
         let oauth = oauth_client(config, endpoints);
         let token = oauth2::RefreshToken::new(refresh_token.expose_secret().to_owned());
-        let carrier = Carrier {
-            http: self.client.http.clone(),
-            kind: RequestKind::Refresh,
-            dialect: endpoints.dialect(),
-        };
-        let response = oauth
-            .exchange_refresh_token(&token)
-            .request_async(&carrier)
-            .await
-            .map_err(|e| match map_error(e) {
-                Error::Server(server) if server.error.is_invalid_grant() => {
-                    Error::ReauthorizationRequired(server)
-                }
+        let carrier =
+            Carrier { http: self.client.http.clone(), kind: RequestKind::Refresh, dialect: endpoints.dialect() };
+        let response =
+            oauth.exchange_refresh_token(&token).request_async(&carrier).await.map_err(|e| match map_error(e) {
+                Error::Server(server) if server.error.is_invalid_grant() => Error::ReauthorizationRequired(server),
                 other => other,
             })?;
         let fresh = TokenSet::from_response(
@@ -111,11 +93,7 @@ impl Flow<Authorized> {
             current.scopes(),
             Some(refresh_token),
         );
-        *self
-            .state
-            .tokens
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        *self.state.tokens.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
         Ok(fresh)
     }
 
@@ -142,12 +120,13 @@ impl Flow<Authorized> {
             Dialect::Zoho => "Zoho-oauthtoken",
             Dialect::Standard => "Bearer",
         };
-        let mut value = HeaderValue::try_from(format!("{scheme} {}", token.expose_secret()))
-            .map_err(|_| Error::MalformedResponse {
+        let mut value = HeaderValue::try_from(format!("{scheme} {}", token.expose_secret())).map_err(|_| {
+            Error::MalformedResponse {
                 status: 200,
                 kind: zoho_oauth_core::MalformedKind::UnexpectedShape,
                 excerpt: "the access token holds characters not allowed in a header".to_owned(),
-            })?;
+            }
+        })?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -166,37 +145,27 @@ impl Flow<Authorized> {
 
     async fn revoke_inner(&self) -> Result<()> {
         let endpoints = &self.state.endpoints;
-        let url = endpoints
-            .revocation_url()
-            .ok_or(Error::NoRevocationEndpoint)?;
+        let url = endpoints.revocation_url().ok_or(Error::NoRevocationEndpoint)?;
         let tokens = self.state.snapshot();
         let token = match tokens.refresh_token() {
-            Some(refresh) => oauth2::StandardRevocableToken::RefreshToken(
-                oauth2::RefreshToken::new(refresh.expose_secret().to_owned()),
-            ),
+            Some(refresh) => oauth2::StandardRevocableToken::RefreshToken(oauth2::RefreshToken::new(
+                refresh.expose_secret().to_owned(),
+            )),
             None => oauth2::StandardRevocableToken::AccessToken(oauth2::AccessToken::new(
                 tokens.access_token().expose_secret().to_owned(),
             )),
         };
         let oauth = oauth_client(&self.client.config, endpoints)
             .set_revocation_url(oauth2::RevocationUrl::from_url(url.clone()));
-        let request = oauth
-            .revoke_token(token)
-            .map_err(|_| Error::NoRevocationEndpoint)?;
-        let carrier = Carrier {
-            http: self.client.http.clone(),
-            kind: RequestKind::Revoke,
-            dialect: endpoints.dialect(),
-        };
+        let request = oauth.revoke_token(token).map_err(|_| Error::NoRevocationEndpoint)?;
+        let carrier =
+            Carrier { http: self.client.http.clone(), kind: RequestKind::Revoke, dialect: endpoints.dialect() };
         request.request_async(&carrier).await.map_err(map_error)
     }
 }
 
 impl Flow<Unauthorized> {
     pub(crate) fn new_from(client: std::sync::Arc<crate::state::Client>) -> Self {
-        Flow {
-            client,
-            state: Unauthorized::new(),
-        }
+        Flow { client, state: Unauthorized::new() }
     }
 }

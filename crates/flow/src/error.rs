@@ -44,9 +44,7 @@ pub enum Error {
     #[error("the refresh token is no longer valid ({0}); the user must authorize again")]
     ReauthorizationRequired(ServerError),
     /// The grant carried no refresh token (`access_type=online`), so the access token cannot be renewed.
-    #[error(
-        "no refresh token is held (request access_type=offline); the user must authorize again"
-    )]
+    #[error("no refresh token is held (request access_type=offline); the user must authorize again")]
     NoRefreshToken,
     /// The server's response could not be understood.
     #[error("malformed response from the authorization server (HTTP {status}, {kind}): {excerpt}")]
@@ -83,15 +81,7 @@ impl From<zoho_oauth_core::Error> for Error {
             Core::MalformedCallback { reason } => Error::MalformedCallback { reason },
             Core::Server(e) => Error::Server(e),
             Core::RateLimited(e) => Error::RateLimited(e),
-            Core::MalformedResponse {
-                status,
-                kind,
-                excerpt,
-            } => Error::MalformedResponse {
-                status,
-                kind,
-                excerpt,
-            },
+            Core::MalformedResponse { status, kind, excerpt } => Error::MalformedResponse { status, kind, excerpt },
             Core::Transport(e) => Error::Transport(e),
             other => Error::Config(other),
         }
@@ -101,9 +91,6 @@ impl From<zoho_oauth_core::Error> for Error {
 impl Error {
     /// Whether the user must go through the authorization flow again for this client to work.
     pub fn needs_reauthorization(&self) -> bool {
-        matches!(
-            self,
-            Error::ReauthorizationRequired(_) | Error::NoRefreshToken
-        )
+        matches!(self, Error::ReauthorizationRequired(_) | Error::NoRefreshToken)
     }
 }

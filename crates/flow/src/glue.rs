@@ -7,33 +7,29 @@
 use std::sync::Arc;
 
 use oauth2::basic::BasicTokenIntrospectionResponse;
-use oauth2::{
-    AsyncHttpClient, AuthType, EndpointNotSet, EndpointSet, RequestTokenError,
-    StandardRevocableToken,
-};
+use oauth2::{AsyncHttpClient, AuthType, EndpointNotSet, EndpointSet, RequestTokenError, StandardRevocableToken};
 use zoho_oauth_core::response::{self, Endpoint};
 use zoho_oauth_core::{
-    ClientAuth, Dialect, Endpoints, HttpClient, HttpRequest, HttpResponse, MalformedKind,
-    RequestKind, ServerError, ZohoTokenResponse, redact,
+    ClientAuth, Dialect, Endpoints, HttpClient, HttpRequest, HttpResponse, MalformedKind, RequestKind, ServerError,
+    ZohoTokenResponse, redact,
 };
 
 use crate::config::ClientConfig;
 use crate::error::Error;
 
 /// The `oauth2` client type with our token-response and error types plugged in.
-pub(crate) type OAuthClient<HasAuth = EndpointNotSet, HasRevocation = EndpointNotSet> =
-    oauth2::Client<
-        ServerError,
-        ZohoTokenResponse,
-        BasicTokenIntrospectionResponse,
-        StandardRevocableToken,
-        ServerError,
-        HasAuth,
-        EndpointNotSet,
-        EndpointNotSet,
-        HasRevocation,
-        EndpointSet,
-    >;
+pub(crate) type OAuthClient<HasAuth = EndpointNotSet, HasRevocation = EndpointNotSet> = oauth2::Client<
+    ServerError,
+    ZohoTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    ServerError,
+    HasAuth,
+    EndpointNotSet,
+    EndpointNotSet,
+    HasRevocation,
+    EndpointSet,
+>;
 
 /// Builds the `oauth2` client for `endpoints`.
 pub(crate) fn oauth_client(config: &ClientConfig, endpoints: &Endpoints) -> OAuthClient {
@@ -44,8 +40,7 @@ pub(crate) fn oauth_client(config: &ClientConfig, endpoints: &Endpoints) -> OAut
             ClientAuth::BasicHeader => AuthType::BasicAuth,
         });
     if let Some(secret) = &config.client_secret {
-        client =
-            client.set_client_secret(oauth2::ClientSecret::new(secret.expose_secret().to_owned()));
+        client = client.set_client_secret(oauth2::ClientSecret::new(secret.expose_secret().to_owned()));
     }
     if let Some(redirect) = &config.redirect_uri {
         client = client.set_redirect_uri(oauth2::RedirectUrl::from_url(redirect.clone()));

@@ -8,8 +8,7 @@ use oauth2::{CsrfToken, PkceCodeChallenge};
 use serde::{Deserialize, Serialize};
 use url::Url;
 use zoho_oauth_core::{
-    AuthorizationCode, Callback, CsrfState, Dialect, Endpoints, HttpClient, PkceVerifier,
-    RequestKind, TokenSet, redact,
+    AuthorizationCode, Callback, CsrfState, Dialect, Endpoints, HttpClient, PkceVerifier, RequestKind, TokenSet, redact,
 };
 
 use crate::authorized::Authorized;
@@ -51,10 +50,7 @@ pub(crate) struct Client {
 
 impl<S: FlowState + std::fmt::Debug> std::fmt::Debug for Flow<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Flow")
-            .field("config", &self.client.config)
-            .field("state", &self.state)
-            .finish()
+        f.debug_struct("Flow").field("config", &self.client.config).field("state", &self.state).finish()
     }
 }
 
@@ -113,20 +109,14 @@ impl FlowState for Authorized {}
 
 impl Clone for Flow<Unauthorized> {
     fn clone(&self) -> Self {
-        Flow {
-            client: self.client.clone(),
-            state: self.state.clone(),
-        }
+        Flow { client: self.client.clone(), state: self.state.clone() }
     }
 }
 
 impl Flow<Unauthorized> {
     /// A new flow for `config`, sending its requests through `http`.
     pub fn new(config: ClientConfig, http: Arc<dyn HttpClient>) -> Self {
-        Flow {
-            client: Arc::new(Client { config, http }),
-            state: Unauthorized::new(),
-        }
+        Flow { client: Arc::new(Client { config, http }), state: Unauthorized::new() }
     }
 
     /// Builds the authorization URL to send the user to, and moves to [`CodeIssued`].
@@ -136,16 +126,13 @@ impl Flow<Unauthorized> {
     pub fn authorization_url(self) -> (Url, Flow<CodeIssued>) {
         let config = &self.client.config;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let client = oauth_client(config, &config.endpoints).set_auth_uri(
-            oauth2::AuthUrl::from_url(config.endpoints.authorization_url().clone()),
-        );
+        let client = oauth_client(config, &config.endpoints)
+            .set_auth_uri(oauth2::AuthUrl::from_url(config.endpoints.authorization_url().clone()));
         let separator = match config.endpoints.dialect() {
             Dialect::Zoho => ",",
             Dialect::Standard => " ",
         };
-        let mut request = client
-            .authorize_url(CsrfToken::new_random)
-            .set_pkce_challenge(challenge);
+        let mut request = client.authorize_url(CsrfToken::new_random).set_pkce_challenge(challenge);
         if !config.scopes.is_empty() {
             request = request.add_extra_param("scope", config.scopes.join(separator));
         }
@@ -168,13 +155,7 @@ impl Flow<Unauthorized> {
             started_at: config.clock.now(),
             via: PhantomData,
         };
-        (
-            url,
-            Flow {
-                client: self.client,
-                state: issued,
-            },
-        )
+        (url, Flow { client: self.client, state: issued })
     }
 
     /// Enters the flow with a code generated in Zoho's API console (a self client), without a browser.
@@ -187,10 +168,7 @@ impl Flow<Unauthorized> {
             started_at: self.client.config.clock.now(),
             via: PhantomData,
         };
-        Flow {
-            client: self.client,
-            state: issued,
-        }
+        Flow { client: self.client, state: issued }
     }
 
     /// Resumes a flow whose [`CodeIssued`] state was saved with [`Flow::into_pending`].
@@ -200,10 +178,7 @@ impl Flow<Unauthorized> {
         if pending.client_id != self.client.config.client_id {
             return Err(Error::ForeignPendingAuthorization);
         }
-        Ok(Flow {
-            client: self.client,
-            state: pending,
-        })
+        Ok(Flow { client: self.client, state: pending })
     }
 
     /// Restores an authorization from tokens saved earlier, without a browser.
@@ -211,16 +186,9 @@ impl Flow<Unauthorized> {
     /// Refreshes and revocation go to the accounts server recorded in `tokens`, provided the
     /// configured endpoints trust it.
     pub fn restore(self, tokens: TokenSet) -> Result<Flow<Authorized>> {
-        let endpoints = self
-            .client
-            .config
-            .endpoints
-            .redirected_to(tokens.accounts_server())?;
+        let endpoints = self.client.config.endpoints.redirected_to(tokens.accounts_server())?;
         let state = Authorized::new(endpoints, tokens);
-        Ok(Flow {
-            client: self.client,
-            state,
-        })
+        Ok(Flow { client: self.client, state })
     }
 }
 
@@ -257,27 +225,22 @@ impl Flow<CodeIssued> {
             }
             return Err(Error::AuthorizationDenied {
                 error: redact::excerpt(error.as_bytes()),
-                description: callback
-                    .error_description()
-                    .map(|d| redact::excerpt(d.as_bytes())),
+                description: callback.error_description().map(|d| redact::excerpt(d.as_bytes())),
             });
         }
         if !state_matches {
             return Err(Error::StateMismatch);
         }
-        let code = callback.take_code().ok_or(Error::MalformedCallback {
-            reason: "the callback carries neither a code nor an error",
-        })?;
+        let code = callback
+            .take_code()
+            .ok_or(Error::MalformedCallback { reason: "the callback carries neither a code nor an error" })?;
         let config = &self.client.config;
         let endpoints = match (config.endpoints.dialect(), callback.accounts_server()) {
             (Dialect::Zoho, Some(server)) => config.endpoints.redirected_to(server)?,
             _ => config.endpoints.clone(),
         };
-        let verifier = self
-            .state
-            .verifier
-            .as_ref()
-            .map(|v| oauth2::PkceCodeVerifier::new(v.expose_secret().to_owned()));
+        let verifier =
+            self.state.verifier.as_ref().map(|v| oauth2::PkceCodeVerifier::new(v.expose_secret().to_owned()));
         exchange_code(self.client, endpoints, code, verifier).await
     }
 }
@@ -285,9 +248,11 @@ impl Flow<CodeIssued> {
 impl Flow<CodeIssued<SelfClient>> {
     /// Exchanges the self-client code for tokens at the configured accounts server.
     pub async fn exchange(mut self) -> Result<Flow<Authorized>> {
-        let code = self.state.code.take().ok_or(Error::MalformedCallback {
-            reason: "the self-client code was already used",
-        })?;
+        let code = self
+            .state
+            .code
+            .take()
+            .ok_or(Error::MalformedCallback { reason: "the self-client code was already used" })?;
         let endpoints = self.client.config.endpoints.clone();
         exchange_code(self.client, endpoints, code, None).await
     }
@@ -301,17 +266,11 @@ async fn exchange_code(
 ) -> Result<Flow<Authorized>> {
     let config = &client.config;
     let oauth = oauth_client(config, &endpoints);
-    let mut request = oauth.exchange_code(oauth2::AuthorizationCode::new(
-        code.expose_secret().to_owned(),
-    ));
+    let mut request = oauth.exchange_code(oauth2::AuthorizationCode::new(code.expose_secret().to_owned()));
     if let Some(verifier) = verifier {
         request = request.set_pkce_verifier(verifier);
     }
-    let carrier = Carrier {
-        http: client.http.clone(),
-        kind: RequestKind::CodeExchange,
-        dialect: endpoints.dialect(),
-    };
+    let carrier = Carrier { http: client.http.clone(), kind: RequestKind::CodeExchange, dialect: endpoints.dialect() };
     let response = request.request_async(&carrier).await.map_err(map_error)?;
     let tokens = TokenSet::from_response(
         response,

@@ -21,8 +21,7 @@
 use std::time::Duration;
 
 use zoho_oauth_core::{
-    BoxFuture, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError,
-    TransportErrorKind,
+    BoxFuture, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError, TransportErrorKind,
 };
 
 /// The `User-Agent` sent with every request.
@@ -56,29 +55,17 @@ impl ReqwestClient {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
             .map_err(|e| TransportError::new(TransportErrorKind::InvalidRequest, describe(&e)))?;
-        let mut response = self
-            .inner
-            .execute(request)
-            .await
-            .map_err(|e| classify(&e))?;
+        let mut response = self.inner.execute(request).await.map_err(|e| classify(&e))?;
         if response.status().is_redirection() {
             return Err(TransportError::new(
                 TransportErrorKind::Redirect,
-                format!(
-                    "the server answered HTTP {} and redirects are not followed",
-                    response.status().as_u16()
-                ),
+                format!("the server answered HTTP {} and redirects are not followed", response.status().as_u16()),
             ));
         }
-        if response
-            .content_length()
-            .is_some_and(|len| len > self.max_body_bytes as u64)
-        {
+        if response.content_length().is_some_and(|len| len > self.max_body_bytes as u64) {
             return Err(too_large(self.max_body_bytes));
         }
-        let mut builder = http::Response::builder()
-            .status(response.status())
-            .version(response.version());
+        let mut builder = http::Response::builder().status(response.status()).version(response.version());
         for (name, value) in response.headers() {
             builder = builder.header(name, value);
         }
@@ -89,12 +76,9 @@ impl ReqwestClient {
             }
             body.extend_from_slice(&chunk);
         }
-        builder.body(body).map_err(|_| {
-            TransportError::new(
-                TransportErrorKind::Interrupted,
-                "the response could not be rebuilt",
-            )
-        })
+        builder
+            .body(body)
+            .map_err(|_| TransportError::new(TransportErrorKind::Interrupted, "the response could not be rebuilt"))
     }
 }
 
@@ -134,28 +118,18 @@ impl ReqwestClientBuilder {
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| TransportError::new(TransportErrorKind::InvalidRequest, describe(&e)))?;
-        Ok(ReqwestClient {
-            inner,
-            max_body_bytes: self.max_body_bytes,
-        })
+        Ok(ReqwestClient { inner, max_body_bytes: self.max_body_bytes })
     }
 }
 
 impl HttpClient for ReqwestClient {
-    fn execute(
-        &self,
-        request: HttpRequest,
-        _kind: RequestKind,
-    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+    fn execute(&self, request: HttpRequest, _kind: RequestKind) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(self.send(request))
     }
 }
 
 fn too_large(max: usize) -> TransportError {
-    TransportError::new(
-        TransportErrorKind::BodyTooLarge,
-        format!("the response body exceeds {max} bytes"),
-    )
+    TransportError::new(TransportErrorKind::BodyTooLarge, format!("the response body exceeds {max} bytes"))
 }
 
 fn classify(error: &reqwest::Error) -> TransportError {
