@@ -10,7 +10,7 @@ use crate::transport::TransportError;
 ///
 /// No variant ever holds a token, code, client secret or verifier: bodies are kept only as
 /// short excerpts with anything token-like masked.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A scope did not follow the expected grammar.

@@ -1,14 +1,21 @@
-//! The authorized state: fresh access tokens on demand, refresh and revocation.
+//! The authorized state: fresh access tokens on demand, refresh, revocation, and API calls.
+//!
+//! The token manager keeps the current [`TokenSet`] in an [`ArcSwap`], so the common case, a
+//! valid token already held, is a lock-free read with no I/O. Renewal goes through one async mutex,
+//! the refresh gate: whoever holds it refreshes, and everyone who queued behind it finds the new
+//! token (or the remembered error) when their turn comes, so N callers at expiry make one request.
 
-use std::sync::{PoisonError, RwLock};
+use std::sync::Arc;
 
-use http::HeaderValue;
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use http::{HeaderValue, StatusCode};
 use url::Url;
-use zoho_oauth_core::{AccessToken, Dialect, Endpoints, RequestKind, TokenSet};
+use zoho_oauth_core::{AccessToken, Dialect, Endpoints, HttpRequest, HttpResponse, RequestKind, TokenSet};
 
 use crate::error::{Error, Result};
 use crate::glue::{Carrier, map_error, oauth_client};
-use crate::state::{Flow, Unauthorized};
+use crate::state::{Client, Flow, Unauthorized};
 
 /// Authorized: the flow holds tokens and keeps the access token fresh.
 ///
@@ -17,20 +24,25 @@ use crate::state::{Flow, Unauthorized};
 pub struct Authorized {
     /// The endpoints of the accounts server that issued the tokens (after any multi-DC redirect).
     endpoints: Endpoints,
-    tokens: RwLock<TokenSet>,
-    /// Held by the one task that refreshes, so concurrent callers wait for its result
-    /// instead of sending refreshes of their own.
-    refresh: tokio::sync::Mutex<()>,
+    tokens: ArcSwap<TokenSet>,
+    gate: tokio::sync::Mutex<Gate>,
+}
+
+/// What the refresh gate remembers between attempts.
+#[derive(Debug, Default)]
+struct Gate {
+    /// Consecutive failed refreshes.
+    failures: u32,
+    /// No refresh request is sent before this instant; callers get `last_error` instead.
+    retry_at: Option<DateTime<Utc>>,
+    last_error: Option<Error>,
+    /// A refresh error no retry can fix (the refresh token is dead): reported until re-authorization.
+    fatal: Option<Error>,
 }
 
 impl Authorized {
     pub(crate) fn new(endpoints: Endpoints, tokens: TokenSet) -> Self {
-        Self { endpoints, tokens: RwLock::new(tokens), refresh: tokio::sync::Mutex::new(()) }
-    }
-
-    fn snapshot(&self) -> TokenSet {
-        // A poisoned lock still holds a complete token set: writes replace it whole.
-        self.tokens.read().unwrap_or_else(PoisonError::into_inner).clone()
+        Self { endpoints, tokens: ArcSwap::from_pointee(tokens), gate: tokio::sync::Mutex::new(Gate::default()) }
     }
 }
 
@@ -46,33 +58,98 @@ pub struct RevokeError {
 }
 
 impl Flow<Authorized> {
-    /// A valid access token, refreshed first if it expires within the refresh margin.
+    /// A valid access token, renewed first if it expires within the refresh margin.
     ///
-    /// When many tasks ask at once near expiry, one refresh request is made and the others
-    /// wait for its result.
+    /// When a token is held and fresh this does no I/O and takes no lock. When many tasks ask at
+    /// once near expiry, exactly one refresh request is made and every caller gets its result.
+    ///
+    /// If renewal fails while the current token has not yet expired (it is only within the
+    /// margin), the current token is returned: it still works. Otherwise the error is returned;
+    /// after a failure no new request is sent until a backoff has passed (see
+    /// [`RefreshPolicy`](crate::RefreshPolicy)), and after [`Error::ReauthorizationRequired`]
+    /// none is sent at all.
     pub async fn access_token(&self) -> Result<AccessToken> {
-        let margin = self.client.config.refresh_margin;
-        let current = self.state.snapshot();
-        if current.is_fresh(self.client.config.clock.now(), margin) {
-            return Ok(current.access_token().clone());
+        let margin = self.client.config.refresh.margin;
+        let now = self.client.config.clock.now();
+        {
+            let current = self.state.tokens.load();
+            if current.is_fresh(now, margin) {
+                return Ok(current.access_token().clone());
+            }
         }
-        let _refreshing = self.state.refresh.lock().await;
-        // Another task may have refreshed while this one waited for the lock.
-        let current = self.state.snapshot();
-        if current.is_fresh(self.client.config.clock.now(), margin) {
-            return Ok(current.access_token().clone());
+        let clock = self.client.config.clock.clone();
+        match self.refresh_if(|current| !current.is_fresh(clock.now(), margin)).await {
+            Ok(tokens) => Ok(tokens.access_token().clone()),
+            Err(error) => {
+                let current = self.state.tokens.load();
+                if current.is_fresh(self.client.config.clock.now(), chrono::Duration::zero()) {
+                    Ok(current.access_token().clone())
+                } else {
+                    Err(error)
+                }
+            }
         }
-        let fresh = self.refresh_locked(current).await?;
-        Ok(fresh.access_token().clone())
     }
 
     /// Refreshes the access token now, whatever its expiry.
+    ///
+    /// The backoff after failures and the rate-limit lock-out still apply: a refresh that would
+    /// hammer the server returns the last error instead.
     pub async fn refresh(&self) -> Result<()> {
-        let _refreshing = self.state.refresh.lock().await;
-        self.refresh_locked(self.state.snapshot()).await.map(drop)
+        self.refresh_if(|_| true).await.map(drop)
     }
 
-    async fn refresh_locked(&self, current: TokenSet) -> Result<TokenSet> {
+    /// Refreshes unless another task did so after `stale` was handed out.
+    async fn refresh_replacing(&self, stale: &AccessToken) -> Result<Arc<TokenSet>> {
+        self.refresh_if(|current| current.access_token().ct_eq(stale)).await
+    }
+
+    /// The single-flight core: under the gate, refreshes if `needed` still says so.
+    async fn refresh_if(&self, needed: impl Fn(&TokenSet) -> bool) -> Result<Arc<TokenSet>> {
+        let mut gate = self.state.gate.lock().await;
+        // Another task may have refreshed while this one waited for the gate.
+        let current = self.state.tokens.load_full();
+        if !needed(&current) {
+            return Ok(current);
+        }
+        if let Some(fatal) = &gate.fatal {
+            return Err(fatal.clone());
+        }
+        let now = self.client.config.clock.now();
+        if let (Some(retry_at), Some(error)) = (gate.retry_at, &gate.last_error) {
+            if now < retry_at {
+                return Err(error.clone());
+            }
+        }
+        match self.refresh_request(&current).await {
+            Ok(fresh) => {
+                *gate = Gate::default();
+                let fresh = Arc::new(fresh);
+                self.state.tokens.store(fresh.clone());
+                Ok(fresh)
+            }
+            Err(error) => {
+                let policy = &self.client.config.refresh;
+                let now = self.client.config.clock.now();
+                match &error {
+                    Error::ReauthorizationRequired(_) | Error::NoRefreshToken => gate.fatal = Some(error.clone()),
+                    Error::RateLimited(_) => {
+                        gate.failures = gate.failures.saturating_add(1);
+                        gate.retry_at = now.checked_add_signed(policy.rate_limit_lockout);
+                    }
+                    _ => {
+                        gate.failures = gate.failures.saturating_add(1);
+                        gate.retry_at = now.checked_add_signed(policy.backoff(gate.failures));
+                    }
+                }
+                gate.last_error = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// Sends one refresh request. The caller holds the gate.
+    async fn refresh_request(&self, current: &TokenSet) -> Result<TokenSet> {
         let refresh_token = current.refresh_token().cloned().ok_or(Error::NoRefreshToken)?;
         let config = &self.client.config;
         let endpoints = &self.state.endpoints;
@@ -85,26 +162,24 @@ impl Flow<Authorized> {
                 Error::Server(server) if server.error.is_invalid_grant() => Error::ReauthorizationRequired(server),
                 other => other,
             })?;
-        let fresh = TokenSet::from_response(
+        Ok(TokenSet::from_response(
             response,
             config.clock.now(),
             endpoints.accounts_server(),
             current.api_domain(),
             current.scopes(),
             Some(refresh_token),
-        );
-        *self.state.tokens.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
-        Ok(fresh)
+        ))
     }
 
     /// A copy of the tokens currently held, e.g. to save them.
     pub fn tokens(&self) -> TokenSet {
-        self.state.snapshot()
+        TokenSet::clone(&self.state.tokens.load())
     }
 
     /// The API domain to call, e.g. `https://www.zohoapis.eu`, as the token response named it.
     pub fn api_domain(&self) -> Option<Url> {
-        self.state.snapshot().api_domain().cloned()
+        self.state.tokens.load().api_domain().cloned()
     }
 
     /// The accounts server the tokens belong to.
@@ -116,6 +191,10 @@ impl Flow<Authorized> {
     /// `Bearer <token>` (RFC 6750 section 2.1) otherwise. The value is marked sensitive.
     pub async fn authorization_header(&self) -> Result<HeaderValue> {
         let token = self.access_token().await?;
+        self.header_for(&token)
+    }
+
+    fn header_for(&self, token: &AccessToken) -> Result<HeaderValue> {
         let scheme = match self.state.endpoints.dialect() {
             Dialect::Zoho => "Zoho-oauthtoken",
             Dialect::Standard => "Bearer",
@@ -131,22 +210,49 @@ impl Flow<Authorized> {
         Ok(value)
     }
 
+    /// The URL of `path_and_query` on the session's API domain, e.g.
+    /// `api_url("/crm/v8/users?type=CurrentUser")`.
+    pub fn api_url(&self, path_and_query: &str) -> Result<Url> {
+        let base = self.api_domain().ok_or(Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "api domain" }))?;
+        base.join(path_and_query).map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "api path" }))
+    }
+
+    /// Sends an API request with the `Authorization` header added, and returns the response whatever its status.
+    ///
+    /// If the resource server answers 401 (Zoho: `INVALID_TOKEN`), the token is refreshed once,
+    /// unless another task already did, and the request is sent once more; it never loops.
+    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse> {
+        let token = self.access_token().await?;
+        let retry = request.clone();
+        let response = self.send_with(request, &token).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let fresh = self.refresh_replacing(&token).await?;
+        self.send_with(retry, fresh.access_token()).await
+    }
+
+    async fn send_with(&self, mut request: HttpRequest, token: &AccessToken) -> Result<HttpResponse> {
+        request.headers_mut().insert(http::header::AUTHORIZATION, self.header_for(token)?);
+        Ok(self.client.http.execute(request, RequestKind::Api).await?)
+    }
+
     /// Revokes the refresh token (or, without one, the access token) at the accounts server
     /// (RFC 7009), and returns to [`Unauthorized`].
     ///
     /// On failure the flow comes back unchanged inside [`RevokeError`], because its tokens may
     /// still be valid and must not be lost.
     pub async fn revoke(self) -> std::result::Result<Flow<Unauthorized>, RevokeError> {
-        match self.revoke_inner().await {
-            Ok(()) => Ok(Flow::new_from(self.client)),
+        match self.revoke_request().await {
+            Ok(()) => Ok(Flow::unauthorized(self.client)),
             Err(error) => Err(RevokeError { error, flow: self }),
         }
     }
 
-    async fn revoke_inner(&self) -> Result<()> {
+    async fn revoke_request(&self) -> Result<()> {
         let endpoints = &self.state.endpoints;
         let url = endpoints.revocation_url().ok_or(Error::NoRevocationEndpoint)?;
-        let tokens = self.state.snapshot();
+        let tokens = self.state.tokens.load();
         let token = match tokens.refresh_token() {
             Some(refresh) => oauth2::StandardRevocableToken::RefreshToken(oauth2::RefreshToken::new(
                 refresh.expose_secret().to_owned(),
@@ -165,7 +271,7 @@ impl Flow<Authorized> {
 }
 
 impl Flow<Unauthorized> {
-    pub(crate) fn new_from(client: std::sync::Arc<crate::state::Client>) -> Self {
+    pub(crate) fn unauthorized(client: Arc<Client>) -> Self {
         Flow { client, state: Unauthorized::new() }
     }
 }

@@ -16,6 +16,41 @@ use crate::error::{Error, Result};
 /// one-hour token, far below Zoho's limit of ten per ten minutes.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::minutes(5);
 
+/// How the authorized state renews access tokens and backs off when renewal fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefreshPolicy {
+    /// Renew an access token when it has less than this left (default [`DEFAULT_REFRESH_MARGIN`]).
+    pub margin: Duration,
+    /// After a failed refresh, wait at least this long before the next attempt; the wait doubles
+    /// with each further failure (default 2 seconds).
+    pub initial_backoff: Duration,
+    /// The longest wait between failed attempts (default 5 minutes).
+    pub max_backoff: Duration,
+    /// After a rate-limit answer, send no refresh for this long (default 15 minutes: Zoho's lock-out
+    /// is reported to last 15 to 30 minutes, and refreshing during it only prolongs it).
+    pub rate_limit_lockout: Duration,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            margin: DEFAULT_REFRESH_MARGIN,
+            initial_backoff: Duration::seconds(2),
+            max_backoff: Duration::minutes(5),
+            rate_limit_lockout: Duration::minutes(15),
+        }
+    }
+}
+
+impl RefreshPolicy {
+    /// The wait after `failures` consecutive failures (at least 1).
+    pub(crate) fn backoff(&self, failures: u32) -> Duration {
+        let factor = 1i32.checked_shl(failures.saturating_sub(1).min(30)).unwrap_or(i32::MAX);
+        self.initial_backoff.checked_mul(factor).map_or(self.max_backoff, |d| d.min(self.max_backoff))
+    }
+}
+
 /// Zoho's `access_type`: whether the grant includes a refresh token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AccessType {
@@ -45,7 +80,7 @@ pub struct ClientConfig {
     pub(crate) scopes: Scopes,
     pub(crate) access_type: Option<AccessType>,
     pub(crate) prompt: Option<Prompt>,
-    pub(crate) refresh_margin: Duration,
+    pub(crate) refresh: RefreshPolicy,
     pub(crate) clock: SharedClock,
 }
 
@@ -64,7 +99,7 @@ impl ClientConfig {
             scopes: Scopes::empty(),
             access_type: zoho.then_some(AccessType::Offline),
             prompt: zoho.then_some(Prompt::Consent),
-            refresh_margin: DEFAULT_REFRESH_MARGIN,
+            refresh: RefreshPolicy::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -103,7 +138,13 @@ impl ClientConfig {
 
     /// Sets how long before expiry an access token is renewed (default [`DEFAULT_REFRESH_MARGIN`]).
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
-        self.refresh_margin = margin;
+        self.refresh.margin = margin;
+        self
+    }
+
+    /// Sets the whole refresh policy: margin, backoff after failures, and rate-limit lock-out.
+    pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.refresh = policy;
         self
     }
 
@@ -134,7 +175,22 @@ impl fmt::Debug for ClientConfig {
             .field("scopes", &self.scopes)
             .field("access_type", &self.access_type)
             .field("prompt", &self.prompt)
-            .field("refresh_margin", &self.refresh_margin)
+            .field("refresh", &self.refresh)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = RefreshPolicy::default();
+        assert_eq!(policy.backoff(1), Duration::seconds(2));
+        assert_eq!(policy.backoff(2), Duration::seconds(4));
+        assert_eq!(policy.backoff(5), Duration::seconds(32));
+        assert_eq!(policy.backoff(9), Duration::minutes(5));
+        assert_eq!(policy.backoff(u32::MAX), Duration::minutes(5));
     }
 }

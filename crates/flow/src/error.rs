@@ -8,7 +8,7 @@ use zoho_oauth_core::{MalformedKind, ServerError, TransportError};
 /// (`StateMismatch`, `AuthorizationDenied`, ...), the server (`Server`, `RateLimited`,
 /// `ReauthorizationRequired`), the response (`MalformedResponse`), or the network (`Transport`).
 /// No variant holds a token, code, client secret, state or verifier.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The callback's `state` is missing or differs from the one this flow sent:

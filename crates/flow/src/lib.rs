@@ -15,6 +15,6 @@ mod glue;
 mod state;
 
 pub use authorized::{Authorized, RevokeError};
-pub use config::{AccessType, ClientConfig, DEFAULT_REFRESH_MARGIN, Prompt};
+pub use config::{AccessType, ClientConfig, DEFAULT_REFRESH_MARGIN, Prompt, RefreshPolicy};
 pub use error::{Error, Result};
 pub use state::{CodeIssued, Flow, FlowState, Redirect, SelfClient, Unauthorized};
