@@ -6,6 +6,9 @@
 //! as oauth2-rs warns), connect and total timeouts are set, response bodies are capped
 //! (a token response is a few hundred bytes), and the `User-Agent` names this library.
 //!
+//! Failed requests are retried with exponential backoff and jitter, bounded in count and in total
+//! time, and only where a retry is safe (see [`RetryPolicy`]).
+//!
 //! ```
 //! use std::time::Duration;
 //! use zoho_oauth_reqwest::ReqwestClient;
@@ -18,7 +21,9 @@
 //! # drop(client);
 //! ```
 
-use std::time::Duration;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
 
 use zoho_oauth_core::{
     BoxFuture, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError, TransportErrorKind,
@@ -35,6 +40,58 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct ReqwestClient {
     inner: reqwest::Client,
     max_body_bytes: usize,
+    retry: RetryPolicy,
+}
+
+/// When and how often a failed request is tried again.
+///
+/// A retry happens only where it cannot do harm:
+/// - a connection that could not be made (the request never reached the server), for every request;
+/// - HTTP 5xx and 429 answers, for refresh and revocation requests only.
+///
+/// A code exchange whose request may have reached the server is never retried: the code is
+/// single use, so a second attempt can only fail with `invalid_code` and hide the real error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (default 3; 1 disables retries).
+    pub max_attempts: u32,
+    /// The wait before the first retry (default 200 ms); it doubles with each retry.
+    pub initial_backoff: Duration,
+    /// The longest wait between attempts (default 2 s).
+    pub max_backoff: Duration,
+    /// No retry starts once this much time has passed since the first attempt (default 10 s).
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(2),
+            max_elapsed: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Never retry.
+    pub fn none() -> Self {
+        Self { max_attempts: 1, ..Self::default() }
+    }
+
+    /// The wait before retry number `retry` (1-based): exponential, capped, with "equal jitter"
+    /// (half fixed, half random) so that many clients failing together do not retry together.
+    fn delay(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.saturating_sub(1).min(16)).unwrap_or(u32::MAX);
+        let base = self.initial_backoff.saturating_mul(factor).min(self.max_backoff);
+        let half = base / 2;
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u32(retry);
+        let random = hasher.finish();
+        let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+        half + Duration::from_nanos(if jitter_nanos == 0 { 0 } else { random % jitter_nanos })
+    }
 }
 
 impl ReqwestClient {
@@ -49,6 +106,35 @@ impl ReqwestClient {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    async fn execute_with_retries(
+        &self,
+        request: HttpRequest,
+        kind: RequestKind,
+    ) -> Result<HttpResponse, TransportError> {
+        let started = Instant::now();
+        let mut attempt = 1;
+        loop {
+            let result = self.send(clone_request(&request)).await;
+            let retryable = match &result {
+                Err(error) => error.kind() == TransportErrorKind::Connect,
+                Ok(response) => {
+                    matches!(kind, RequestKind::Refresh | RequestKind::Revoke)
+                        && (response.status().is_server_error() || response.status().as_u16() == 429)
+                }
+            };
+            if !retryable || attempt >= self.retry.max_attempts {
+                return result;
+            }
+            let delay = self.retry.delay(attempt);
+            if started.elapsed() + delay > self.retry.max_elapsed {
+                return result;
+            }
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
     }
 
@@ -88,9 +174,16 @@ pub struct ReqwestClientBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     max_body_bytes: usize,
+    retry: RetryPolicy,
 }
 
 impl ReqwestClientBuilder {
+    /// When to retry failed requests (default [`RetryPolicy::default`]).
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
     /// How long to wait for a connection.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -118,14 +211,24 @@ impl ReqwestClientBuilder {
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| TransportError::new(TransportErrorKind::InvalidRequest, describe(&e)))?;
-        Ok(ReqwestClient { inner, max_body_bytes: self.max_body_bytes })
+        Ok(ReqwestClient { inner, max_body_bytes: self.max_body_bytes, retry: self.retry })
     }
 }
 
 impl HttpClient for ReqwestClient {
-    fn execute(&self, request: HttpRequest, _kind: RequestKind) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        Box::pin(self.send(request))
+    fn execute(&self, request: HttpRequest, kind: RequestKind) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(self.execute_with_retries(request, kind))
     }
+}
+
+/// `http::Request` is not `Clone` (its extensions may not be); ours carry none, so copy the rest.
+fn clone_request(request: &HttpRequest) -> HttpRequest {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
 }
 
 fn too_large(max: usize) -> TransportError {
@@ -175,4 +278,19 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_and_stay_bounded() {
+        let policy = RetryPolicy::default();
+        for retry in 1..40 {
+            let delay = policy.delay(retry);
+            let base = policy.initial_backoff.saturating_mul(1 << (retry - 1).min(16)).min(policy.max_backoff);
+            assert!(delay >= base / 2 && delay <= base, "retry {retry}: {delay:?} outside [{:?}, {base:?}]", base / 2);
+        }
+    }
 }
