@@ -1,6 +1,8 @@
 //! The transport against hostile servers on loopback: each server is a few lines of raw TCP,
 //! so it can misbehave in ways a real HTTP framework would not allow.
 
+#![allow(clippy::unwrap_used)] // A test fails loudly on any unexpected error; that is its job.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
