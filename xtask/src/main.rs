@@ -1,29 +1,55 @@
 //! Project automation, run as `cargo xtask <task>`.
+//!
+//! One module per task would be the shape once there are several; today there is one, so it lives here.
 
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 
 const HELP: &str = "\
-cargo xtask <TASK>
+cargo xtask <TASK> [ARGS]
 
 Tasks:
-  conformance   Check the flow clause by clause against OAuth 2.0 servers (not built yet)
+  conformance [--target NAME]... [--update-docs]
+                Check the flow clause by clause against OAuth 2.0 servers.
+                NAME: emulator (default), oidc-provider, authlib, all.
+                Reports go to target/conformance/report.{md,json}.
   help          Print this message
 ";
 
 fn main() -> ExitCode {
-    let task = std::env::args().nth(1);
+    let mut args = std::env::args().skip(1);
+    let task = args.next();
     match task.as_deref() {
         None | Some("help" | "--help" | "-h") => {
             print!("{HELP}");
             ExitCode::SUCCESS
         }
-        Some("conformance") => {
-            eprintln!("cargo xtask conformance: not built yet (tracked in its own issue)");
-            ExitCode::FAILURE
-        }
+        Some("conformance") => conformance(args.collect()),
         Some(other) => {
             eprintln!("unknown task `{other}`\n\n{HELP}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Builds and runs the conformance runner, a crate of its own so that this one stays small.
+fn conformance(args: Vec<String>) -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(project_root())
+        .args(["run", "--quiet", "--package", "zoho-oauth-conformance", "--"])
+        .args(args)
+        .status();
+    match status {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)),
+        Err(error) => {
+            eprintln!("could not run cargo: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace root").to_path_buf()
 }
