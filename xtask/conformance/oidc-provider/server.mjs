@@ -96,14 +96,13 @@ const configuration = {
       },
     },
   },
-  // Refresh tokens for every client allowed the refresh_token grant when
-  // offline_access was requested, without needing prompt=consent.
-  issueRefreshToken: async (ctx, client, code) => {
-    if (!client.grantTypeAllowed('refresh_token')) return false;
-    if (code.scopes.has('offline_access')) return true;
-    const requested = ctx.oidc.params?.scope;
-    return typeof requested === 'string' && requested.split(' ').includes('offline_access');
-  },
+  // oidc-provider drops `offline_access` from the requested scope unless the
+  // request also carries prompt=consent (actions/authorization/scopes.js), so
+  // the scope cannot tell us here whether it was asked for. Issue a refresh
+  // token to every client allowed the refresh_token grant (all three are),
+  // like the Authlib server does, and do not tie it to the browser session.
+  issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  expiresWithSession: async () => false,
   ttl: {
     AuthorizationCode: 2,
     AccessToken: 3600,
@@ -116,7 +115,8 @@ const configuration = {
   interactions: {
     url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
   },
-  // No HTML error pages needed; keep them but small.
+  // Errors that cannot go back to the client (unknown client, unregistered
+  // redirect_uri) answer JSON instead of the default HTML page.
   renderError: async (ctx, out) => {
     ctx.type = 'application/json';
     ctx.body = JSON.stringify(out);
