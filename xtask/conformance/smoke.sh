@@ -318,7 +318,7 @@ fi
 # ---------------------------------------------------------------- expired code
 v=$(verifier)
 if get_code basic-client "$v"; then
-  sleep 3
+  sleep 3.5
   st=$(token "$WORK/t.json" basic basic-client basic-secret grant_type=authorization_code "code=$CODE" "redirect_uri=$CB" "code_verifier=$v")
   expect_error "expired code (3 s > 2 s lifetime) fails" "$st" "$WORK/t.json" 400 invalid_grant
 else

@@ -104,7 +104,7 @@ const configuration = {
   issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
   expiresWithSession: async () => false,
   ttl: {
-    AuthorizationCode: 2,
+    AuthorizationCode: 3, // whole seconds, rounded down at issue: codes live 2 to 3 s
     AccessToken: 3600,
     IdToken: 3600,
     RefreshToken: 14 * 24 * 3600,
