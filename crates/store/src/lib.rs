@@ -1,0 +1,124 @@
+//! Token storage for Zoho OAuth 2.0: the [`TokenStore`] trait, an in-memory backend and a
+//! crash-safe, locked file backend.
+//!
+//! Zoho's own SDKs keep tokens in a CSV file that is rewritten in place without locking, next to
+//! the client secret in plain text: one crash or two processes at once and the refresh token is
+//! gone. This crate is the storage to use instead.
+//!
+//! - [`TokenStore`] is the trait the token manager talks to, keyed by a [`StoreKey`]
+//!   (client id, user, accounts server, environment), with a per-key refresh lock
+//!   ([`TokenStore::lock`]) so that processes sharing a store do not both refresh.
+//! - [`MemoryStore`] keeps tokens in memory, for tests and applications that do not persist them.
+//! - [`FileStore`] keeps them in one JSON file with atomic replacement, advisory locks and
+//!   owner-only permissions.
+//!
+//! Stores hold token sets only, never the client secret.
+//!
+//! ```
+//! use chrono::{Duration, Utc};
+//! use zoho_oauth_core::{AccessToken, Environment, RefreshToken, Scopes, TokenSet};
+//! use zoho_oauth_store::{FileStore, StoreKey, TokenStore};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("zoho").join("tokens.json");
+//! let store = FileStore::open(path).await?;
+//! let key = StoreKey::new("1000.CLIENTID", "me@example.com", "https://accounts.zoho.eu", Environment::Production);
+//! let tokens = TokenSet::new(
+//!     AccessToken::new("1000.access"),
+//!     Some(RefreshToken::new("1000.refresh")),
+//!     Utc::now() + Duration::hours(1),
+//!     None,
+//!     "https://accounts.zoho.eu",
+//!     Scopes::zoho(["ZohoCRM.modules.ALL"])?,
+//! );
+//! store.save(&key, &tokens).await?;
+//!
+//! let loaded = store.load(&key).await?.expect("just saved");
+//! assert_eq!(loaded.refresh_token().map(|t| t.expose_secret()), Some("1000.refresh"));
+//! assert_eq!(store.keys().await?, vec![key]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # FORMAT
+//!
+//! [`FileStore`] keeps every token set in one UTF-8 JSON file, pretty-printed so that a person can
+//! read it (it holds live tokens: treat it like a private key):
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "tokens": [
+//!     {
+//!       "key": {
+//!         "client_id": "1000.CLIENTID",
+//!         "user": "me@example.com",
+//!         "accounts_server": "https://accounts.zoho.eu",
+//!         "environment": "production"
+//!       },
+//!       "tokens": {
+//!         "access_token": "1000.access",
+//!         "refresh_token": "1000.refresh",
+//!         "expires_at": "2025-01-31T12:00:00Z",
+//!         "api_domain": "https://www.zohoapis.eu/",
+//!         "accounts_server": "https://accounts.zoho.eu",
+//!         "scopes": "ZohoCRM.modules.ALL ZohoCRM.users.READ"
+//!       },
+//!       "saved_at": "2025-01-31T11:00:00.123456789Z"
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! - `version` is the format version, `1` for this layout. A file with any other version is
+//!   refused with [`Error::UnsupportedVersion`] and never overwritten, so an older program cannot
+//!   destroy what a newer one wrote. Any change that an older reader could misread or would drop
+//!   on rewrite, a new field included, bumps the version; a newer reader keeps a parser for every
+//!   older version and writes the file back in the newest one on its next change, which is the
+//!   migration path.
+//! - `tokens` lists one entry per key, sorted by key; two entries with the same key make the file
+//!   [`Error::Corrupt`]. An entry whose token set does not decode is reported as
+//!   [`Error::Corrupt`] when its key is loaded, and copied through untouched when other keys are
+//!   saved, so damage to one entry neither blocks nor spreads to the others.
+//! - `key` is a [`StoreKey`]; `environment` is `production`, `sandbox` or `developer`.
+//! - `tokens` is a [`TokenSet`](zoho_oauth_core::TokenSet) as it serializes: `refresh_token` and
+//!   `api_domain` may be absent, `expires_at` is an absolute RFC 3339 time in UTC, and `scopes` is
+//!   one space-separated string.
+//! - `saved_at` is when the entry was last written, for people; the store does not use it.
+//!
+//! Beside the token file `tokens.json`, the store keeps:
+//!
+//! - `tokens.json.lock`, an empty file locked exclusively around every read-modify-write;
+//! - `tokens.json.tmp`, the next version of the file while it is being written, renamed over the
+//!   token file once complete (a leftover after a crash is stale and is removed by the next write);
+//! - `tokens.json.locks/`, one empty file per key, named by a hash of the key, locked by
+//!   [`TokenStore::lock`] while a process refreshes that key. These are never deleted: removing a
+//!   lock file that another process has open would let two processes hold "the" lock at once.
+//!
+//! The locks are advisory `flock` locks: they coordinate processes using this crate and are
+//! released by the kernel when a process dies. Network file systems may not honour them;
+//! keep the token file on a local disk.
+//!
+//! # Why one file
+//!
+//! One file for every key, rather than one per key, because it is one place to inspect, back up and
+//! protect; one permission check covers every token; [`TokenStore::keys`] is one read; and key
+//! fields such as email addresses need no encoding into file names. Its cost is that every save
+//! rewrites the whole file under one lock, which is cheap at token scale (a few hundred bytes per
+//! key, written about once an hour per key). Refreshes, which wait on the network, use per-key lock
+//! files, so refreshing one user never holds up another.
+
+mod error;
+mod file;
+mod format;
+mod key;
+mod memory;
+mod store;
+
+pub use error::{Error, Result};
+pub use file::FileStore;
+pub use key::StoreKey;
+pub use memory::MemoryStore;
+pub use store::{StoreLock, TokenStore};

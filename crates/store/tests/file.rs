@@ -1,0 +1,523 @@
+//! Tests of the file backend on real files: format, permissions, damage, and several processes
+//! sharing one file, including processes killed in the middle of a write.
+//!
+//! The multi-process tests re-run this test binary as the child: the parent starts
+//! `current_exe() child_process --exact --ignored` with `CHILD_ROLE` set, and the ignored
+//! `child_process` test plays the role named there.
+
+#![cfg(unix)] // Permissions, SIGKILL and `flock` are what these tests are about.
+#![allow(clippy::unwrap_used)] // A test fails loudly on any unexpected error; that is its job.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+use common::{assert_same, key, tokens};
+use rand::Rng;
+use zoho_oauth_core::{AccessToken, Environment, Scopes, TokenSet};
+use zoho_oauth_store::{Error, FileStore, StoreKey, TokenStore};
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[tokio::test]
+async fn creates_file_0600_and_directory_0700() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new").join("deeper").join("tokens.json");
+    let store = FileStore::open(&path).await.unwrap();
+    assert!(!path.exists(), "opening creates the directory only");
+    assert_eq!(mode(&dir.path().join("new")), 0o700);
+    assert_eq!(mode(&dir.path().join("new/deeper")), 0o700);
+
+    store.save(&key("a"), &tokens("a")).await.unwrap();
+    assert_eq!(mode(&path), 0o600);
+    // Rewrites keep the mode, and leave no temporary file behind.
+    store.save(&key("b"), &tokens("b")).await.unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert!(!dir.path().join("new/deeper/tokens.json.tmp").exists());
+}
+
+#[tokio::test]
+async fn existing_directory_keeps_its_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o755);
+    let store = FileStore::new(dir.path().join("tokens.json"));
+    store.save(&key("a"), &tokens("a")).await.unwrap();
+    assert_eq!(mode(dir.path()), 0o755);
+}
+
+#[tokio::test]
+async fn file_open_to_group_or_others_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let store = FileStore::new(&path);
+    store.save(&key("a"), &tokens("a")).await.unwrap();
+    let before = std::fs::read(&path).unwrap();
+
+    for insecure in [0o644, 0o640, 0o604, 0o620, 0o602, 0o601] {
+        set_mode(&path, insecure);
+        let error = store.load(&key("a")).await.unwrap_err();
+        match &error {
+            Error::InsecurePermissions { path: p, mode } => {
+                assert_eq!(p, &path);
+                assert_eq!(*mode, insecure);
+            }
+            other => panic!("expected InsecurePermissions, got {other:?}"),
+        }
+        let message = error.to_string();
+        assert!(message.contains("tokens.json"), "{message}");
+        assert!(message.contains(&format!("{insecure:04o}")), "{message}");
+        assert!(matches!(store.keys().await, Err(Error::InsecurePermissions { .. })));
+        assert!(matches!(store.save(&key("b"), &tokens("b")).await, Err(Error::InsecurePermissions { .. })));
+        assert!(matches!(store.delete(&key("a")).await, Err(Error::InsecurePermissions { .. })));
+        assert!(matches!(FileStore::open(&path).await, Err(Error::InsecurePermissions { .. })));
+        assert_eq!(std::fs::read(&path).unwrap(), before, "a refused file is not touched");
+        assert_eq!(mode(&path), insecure);
+    }
+
+    // Owner-only modes are fine.
+    for secure in [0o600, 0o400] {
+        set_mode(&path, secure);
+        assert!(store.load(&key("a")).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn insecure_permissions_can_be_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    FileStore::new(&path).save(&key("a"), &tokens("a")).await.unwrap();
+    set_mode(&path, 0o640);
+
+    let store = FileStore::new(&path).allow_insecure_permissions();
+    assert_same(&store.load(&key("a")).await.unwrap().unwrap(), &tokens("a"));
+    store.save(&key("b"), &tokens("b")).await.unwrap();
+    assert_eq!(mode(&path), 0o640, "the opt-out keeps the file's chosen mode");
+    assert_eq!(store.keys().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn corrupt_file_is_reported_and_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let secret = "1000.do-not-print-me";
+    let damaged = [
+        format!("{{\"version\":1,\"tokens\":[{{\"key\":\"{secret}\""),
+        format!("{{\"version\":1,\"tokens\":[{{\"key\":{{}},\"tokens\":\"{secret}\"}}]}}"),
+        format!("not json at all {secret}"),
+        String::new(),
+        "[1, 2, 3]".to_owned(),
+        "{\"tokens\": []}".to_owned(),
+    ];
+    for content in damaged {
+        std::fs::write(&path, &content).unwrap();
+        set_mode(&path, 0o600);
+        let store = FileStore::new(&path);
+
+        let error = store.load(&key("a")).await.unwrap_err();
+        match &error {
+            Error::Corrupt { path: p, reason } => {
+                assert_eq!(p, &path);
+                assert!(!reason.contains("do-not-print"), "{reason}");
+            }
+            other => panic!("expected Corrupt for {content:?}, got {other:?}"),
+        }
+        let shown = format!("{error} {error:?}");
+        assert!(shown.contains("tokens.json"), "{shown}");
+        assert!(!shown.contains("do-not-print"), "{shown}");
+
+        assert!(matches!(store.keys().await, Err(Error::Corrupt { .. })));
+        assert!(matches!(store.save(&key("a"), &tokens("a")).await, Err(Error::Corrupt { .. })));
+        assert!(matches!(store.delete(&key("a")).await, Err(Error::Corrupt { .. })));
+        assert!(matches!(FileStore::open(&path).await, Err(Error::Corrupt { .. })));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), content, "never replaced");
+    }
+}
+
+#[tokio::test]
+async fn duplicate_keys_are_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let store = FileStore::new(&path);
+    store.save(&key("a"), &tokens("a")).await.unwrap();
+    let mut document: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let entry = document["tokens"][0].clone();
+    document["tokens"].as_array_mut().unwrap().push(entry);
+    std::fs::write(&path, serde_json::to_vec(&document).unwrap()).unwrap();
+    assert!(matches!(store.load(&key("a")).await, Err(Error::Corrupt { .. })));
+}
+
+#[tokio::test]
+async fn newer_format_version_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let newer = r#"{"version": 2, "entries": {"something": "new"}}"#;
+    std::fs::write(&path, newer).unwrap();
+    set_mode(&path, 0o600);
+    let store = FileStore::new(&path);
+    match store.load(&key("a")).await {
+        Err(Error::UnsupportedVersion { path: p, version }) => {
+            assert_eq!(p, path);
+            assert_eq!(version, 2);
+        }
+        other => panic!("expected UnsupportedVersion, got {other:?}"),
+    }
+    assert!(matches!(store.save(&key("a"), &tokens("a")).await, Err(Error::UnsupportedVersion { version: 2, .. })));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), newer);
+}
+
+#[tokio::test]
+async fn a_directory_in_place_of_the_file_is_an_io_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    std::fs::create_dir(&path).unwrap();
+    set_mode(&path, 0o700);
+    match FileStore::new(&path).load(&key("a")).await {
+        Err(Error::Io { path: p, .. }) => assert_eq!(p, path),
+        other => panic!("expected Io, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn stale_temporary_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let temp = dir.path().join("tokens.json.tmp");
+    std::fs::write(&temp, "half a file from a writer that crashed").unwrap();
+    let store = FileStore::new(&path);
+    store.save(&key("a"), &tokens("a")).await.unwrap();
+    assert!(!temp.exists());
+    assert_same(&store.load(&key("a")).await.unwrap().unwrap(), &tokens("a"));
+}
+
+#[tokio::test]
+async fn file_has_the_documented_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let store = FileStore::new(&path);
+    store.save(&key("b"), &tokens("second")).await.unwrap();
+    store.save(&key("a"), &tokens("first")).await.unwrap();
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("{\n  \"version\": 1,\n"), "pretty-printed, version first:\n{text}");
+    assert!(text.ends_with("}\n"));
+    let document: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(document["version"], 1);
+    let entries = document["tokens"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["key"]["user"], "a", "entries are sorted by key");
+    assert_eq!(entries[1]["key"]["user"], "b");
+    let entry = &entries[0];
+    assert_eq!(entry["key"]["client_id"], "1000.TESTCLIENT");
+    assert_eq!(entry["key"]["accounts_server"], "https://accounts.zoho.eu");
+    assert_eq!(entry["key"]["environment"], "production");
+    assert_eq!(entry["tokens"]["access_token"], "first");
+    assert_eq!(entry["tokens"]["refresh_token"], "refresh-for-first");
+    assert_eq!(entry["tokens"]["expires_at"], "2030-01-02T03:04:05.123456789Z");
+    assert_eq!(entry["tokens"]["api_domain"], "https://www.zohoapis.eu/");
+    assert_eq!(entry["tokens"]["scopes"], "ZohoCRM.modules.ALL ZohoCRM.users.READ");
+    assert!(entry["saved_at"].as_str().unwrap().ends_with('Z'));
+    assert!(!text.contains("secret"), "no client secret field");
+}
+
+/// The example in the crate docs' FORMAT section is a file the store reads.
+#[tokio::test]
+async fn documented_example_file_loads() {
+    let docs = include_str!("../src/lib.rs");
+    let example: String = docs
+        .lines()
+        .skip_while(|line| line.trim() != "//! ```json")
+        .skip(1)
+        .take_while(|line| line.trim() != "//! ```")
+        .map(|line| format!("{}\n", line.trim_start_matches("//!").trim_start_matches(' ')))
+        .collect();
+    assert!(example.contains("\"version\": 1"), "{example}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    std::fs::write(&path, example).unwrap();
+    set_mode(&path, 0o600);
+    let store = FileStore::new(&path);
+    let key = zoho_oauth_store::StoreKey::new(
+        "1000.CLIENTID",
+        "me@example.com",
+        "https://accounts.zoho.eu",
+        zoho_oauth_core::Environment::Production,
+    );
+    assert_eq!(store.keys().await.unwrap(), vec![key.clone()]);
+    let loaded = store.load(&key).await.unwrap().unwrap();
+    assert_eq!(loaded.access_token().expose_secret(), "1000.access");
+    assert_eq!(loaded.scopes().len(), 2);
+}
+
+// ----- Several processes -----
+
+const ROLE: &str = "ZOHO_STORE_TEST_CHILD_ROLE";
+const FILE: &str = "ZOHO_STORE_TEST_FILE";
+const ARG: &str = "ZOHO_STORE_TEST_ARG";
+/// Children prefix the lines meant for the parent with this, to tell them from the test harness's.
+const MARK: &str = "@@ ";
+
+/// The child side of the multi-process tests. Run alone, without `CHILD_ROLE`, it does nothing.
+#[test]
+#[ignore = "helper process for the multi-process tests, started by them"]
+fn child_process() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let path = PathBuf::from(std::env::var(FILE).unwrap());
+    let arg = std::env::var(ARG).unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = FileStore::new(&path);
+        match role.as_str() {
+            // Saves 200 keys of its own.
+            "writer" => {
+                for i in 0..KEYS_PER_WRITER {
+                    store.save(&writer_key(&arg, i), &small_tokens(&format!("{arg}-{i}"))).await.unwrap();
+                }
+            }
+            // Saves "victim" over and over, reporting each completed save, until killed.
+            "looper" => {
+                println!("{MARK}ready");
+                for i in 0u64.. {
+                    store.save(&key("victim"), &tokens(&format!("round{arg}-{i}"))).await.unwrap();
+                    println!("{MARK}saved {i}");
+                }
+            }
+            // Holds the refresh lock on "contended" for a while.
+            "holder" => {
+                let guard = store.lock(&key("contended")).await.unwrap();
+                println!("{MARK}locked");
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                println!("{MARK}releasing");
+                drop(guard);
+            }
+            // Increments a counter under the refresh lock, as a token manager refreshes.
+            "counter" => {
+                for _ in 0..INCREMENTS_PER_COUNTER {
+                    let _guard = store.lock(&key("counter")).await.unwrap();
+                    let current = store.load(&key("counter")).await.unwrap().unwrap();
+                    let n: u64 = current.access_token().expose_secret().parse().unwrap();
+                    store.save(&key("counter"), &tokens(&(n + 1).to_string())).await.unwrap();
+                }
+            }
+            other => panic!("unknown child role {other}"),
+        }
+    });
+}
+
+/// The key writer `writer` saves as its `i`th.
+fn writer_key(writer: &str, i: usize) -> StoreKey {
+    StoreKey::new("c", format!("w{writer}-{i}"), "s", Environment::Production)
+}
+
+/// A token set with only the required fields, and short ones. Every save parses and rewrites the
+/// whole file, and unoptimised test builds parse JSON slowly, so the writers keep entries small to
+/// keep the test fast.
+fn small_tokens(access: &str) -> TokenSet {
+    TokenSet::new(
+        AccessToken::new(access),
+        None,
+        DateTime::from_timestamp(1_900_000_000, 0).unwrap(),
+        None,
+        "s",
+        Scopes::empty(),
+    )
+}
+
+const WRITERS: usize = 8;
+const KEYS_PER_WRITER: usize = 200;
+const COUNTERS: usize = 4;
+const INCREMENTS_PER_COUNTER: usize = 25;
+
+/// Starts this test binary as a child playing `role` on the token file at `path`.
+fn spawn_child(role: &str, path: &Path, arg: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["child_process", "--exact", "--ignored", "--nocapture", "--test-threads=1", "-q"])
+        .env(ROLE, role)
+        .env(FILE, path)
+        .env(ARG, arg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Forwards a child's marked output lines to a channel, from a thread, so the child never blocks
+/// on a full pipe and the parent can wait for a line with a timeout.
+fn marked_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Some(message) = line.strip_prefix(MARK) else {
+                continue;
+            };
+            if sender.send(message.to_owned()).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+fn assert_success(child: Child, what: &str) {
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{what} failed: {}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+}
+
+#[tokio::test]
+async fn eight_processes_saving_different_keys_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let started = Instant::now();
+    let children: Vec<Child> = (0..WRITERS).map(|w| spawn_child("writer", &path, &w.to_string())).collect();
+    for (w, child) in children.into_iter().enumerate() {
+        assert_success(child, &format!("writer {w}"));
+    }
+    eprintln!("{WRITERS} writers x {KEYS_PER_WRITER} keys took {:?}", started.elapsed());
+
+    let store = FileStore::open(&path).await.unwrap();
+    let mut expected: Vec<StoreKey> =
+        (0..WRITERS).flat_map(|w| (0..KEYS_PER_WRITER).map(move |i| writer_key(&w.to_string(), i))).collect();
+    expected.sort();
+    assert_eq!(store.keys().await.unwrap(), expected);
+    // Every value, from one parse of the file (each `load` parses the whole file).
+    let document: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let entries = document["tokens"].as_array().unwrap();
+    assert_eq!(entries.len(), WRITERS * KEYS_PER_WRITER);
+    for entry in entries {
+        let key: StoreKey = serde_json::from_value(entry["key"].clone()).unwrap();
+        let (writer, i) = key.user().trim_start_matches('w').split_once('-').unwrap();
+        assert_eq!(entry["tokens"]["access_token"], format!("{writer}-{i}"));
+    }
+    // And a sample through the store's own API.
+    for w in 0..WRITERS {
+        for i in (0..KEYS_PER_WRITER).step_by(50) {
+            let loaded = store.load(&writer_key(&w.to_string(), i)).await.unwrap();
+            assert_same(&loaded.expect("every key is present"), &small_tokens(&format!("{w}-{i}")));
+        }
+    }
+    assert_eq!(mode(&path), 0o600);
+}
+
+/// A process killed with SIGKILL at a random moment while saving leaves a file that parses and
+/// holds either the value before the interrupted save or the value it was writing.
+#[tokio::test]
+async fn killed_writer_leaves_old_or_new_value() {
+    const ROUNDS: u64 = 25;
+    const BYSTANDERS: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let store = FileStore::new(&path);
+    // Other keys make the file a few tens of kilobytes, so that kills often land mid-write,
+    // and must all survive every kill.
+    for i in 0..BYSTANDERS {
+        store.save(&key(&format!("bystander{i}")), &tokens(&format!("b{i}"))).await.unwrap();
+    }
+    store.save(&key("victim"), &tokens("initial")).await.unwrap();
+    let mut previous = "initial".to_owned();
+    let mut rounds_with_saves = 0;
+
+    for round in 0..ROUNDS {
+        let mut child = spawn_child("looper", &path, &round.to_string());
+        let lines = marked_lines(&mut child);
+        assert_eq!(lines.recv_timeout(Duration::from_secs(30)).unwrap(), "ready");
+        let delay = rand::thread_rng().gen_range(0..20);
+        std::thread::sleep(Duration::from_millis(delay));
+        child.kill().unwrap(); // SIGKILL on Unix.
+        child.wait().unwrap();
+        // The forwarding thread ends at end of file, once the child is gone.
+        let last_saved =
+            lines.iter().filter_map(|line| line.strip_prefix("saved ").map(|n| n.parse::<u64>().unwrap())).last();
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("round {round}: the file does not parse: {e}"));
+        let reader = FileStore::new(&path);
+        let value = reader.load(&key("victim")).await.unwrap().unwrap();
+        let value = value.access_token().expose_secret().to_owned();
+        let allowed = match last_saved {
+            // The save that was in flight may or may not have landed.
+            Some(n) => [format!("round{round}-{n}"), format!("round{round}-{}", n + 1)],
+            None => [previous.clone(), format!("round{round}-0")],
+        };
+        assert!(allowed.contains(&value), "round {round}: found {value}, expected one of {allowed:?}");
+        if last_saved.is_some() {
+            rounds_with_saves += 1;
+        }
+        assert_eq!(reader.keys().await.unwrap().len(), BYSTANDERS + 1, "round {round}");
+        for i in 0..BYSTANDERS {
+            let bystander = reader.load(&key(&format!("bystander{i}"))).await.unwrap();
+            assert_same(&bystander.expect("bystanders survive"), &tokens(&format!("b{i}")));
+        }
+        previous = value;
+    }
+    eprintln!("{rounds_with_saves} of {ROUNDS} rounds were killed after at least one save");
+
+    // The store still works after all that.
+    store.save(&key("victim"), &tokens("after")).await.unwrap();
+    assert_same(&store.load(&key("victim")).await.unwrap().unwrap(), &tokens("after"));
+}
+
+/// The refresh lock excludes another process holding it for the same key, and only that key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_lock_excludes_other_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let store = FileStore::new(&path);
+    let mut child = spawn_child("holder", &path, "");
+    let lines = marked_lines(&mut child);
+    let locked = tokio::task::spawn_blocking(move || {
+        let first = lines.recv_timeout(Duration::from_secs(30));
+        (first, lines)
+    })
+    .await
+    .unwrap();
+    assert_eq!(locked.0.unwrap(), "locked");
+
+    let other_key = tokio::time::timeout(Duration::from_secs(5), store.lock(&key("elsewhere"))).await;
+    assert!(other_key.is_ok(), "another key is not held up");
+    drop(other_key);
+
+    let started = Instant::now();
+    let guard = tokio::time::timeout(Duration::from_secs(30), store.lock(&key("contended")))
+        .await
+        .expect("the lock is granted once the other process releases it")
+        .unwrap();
+    let waited = started.elapsed();
+    // The child holds the lock for 400 ms after saying "locked"; we cannot have had it much sooner.
+    assert!(waited >= Duration::from_millis(200), "got the lock after only {waited:?}");
+    drop(guard);
+    assert_success(child, "holder");
+}
+
+/// Processes that each load, increment and save one value under the refresh lock lose no
+/// increment: no two of them ever "refresh" at once.
+#[tokio::test]
+async fn refresh_lock_serialises_read_modify_write_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let store = FileStore::new(&path);
+    store.save(&key("counter"), &tokens("0")).await.unwrap();
+    let children: Vec<Child> = (0..COUNTERS).map(|c| spawn_child("counter", &path, &c.to_string())).collect();
+    for (c, child) in children.into_iter().enumerate() {
+        assert_success(child, &format!("counter {c}"));
+    }
+    let last = store.load(&key("counter")).await.unwrap().unwrap();
+    assert_eq!(last.access_token().expose_secret(), (COUNTERS * INCREMENTS_PER_COUNTER).to_string());
+}
