@@ -177,6 +177,9 @@ pub struct Endpoints {
     client_auth: ClientAuth,
     /// Origins a callback's `accounts-server` may name, the configured one included.
     trusted_accounts_servers: Vec<String>,
+    /// The environment the tokens belong to; part of the key they are stored under.
+    #[serde(default)]
+    environment: Environment,
 }
 
 impl Endpoints {
@@ -188,7 +191,7 @@ impl Endpoints {
         let base = Url::parse(data_center.accounts_server()).expect("the data-center table holds valid URLs");
         let api = Url::parse(&data_center.api_domain(environment)).expect("the data-center table holds valid URLs");
         let trusted = DataCenter::ALL.iter().map(|dc| dc.accounts_server().to_owned()).collect();
-        Self::zoho_at(&base, Some(api), trusted)
+        Self { environment, ..Self::zoho_at(&base, Some(api), trusted) }
     }
 
     /// A server that speaks Zoho's dialect at a custom base URL, such as the emulator.
@@ -219,6 +222,7 @@ impl Endpoints {
             api_domain,
             client_auth: ClientAuth::RequestBody,
             trusted_accounts_servers: trusted,
+            environment: Environment::Production,
         }
     }
 
@@ -235,7 +239,19 @@ impl Endpoints {
             api_domain: None,
             client_auth: ClientAuth::BasicHeader,
             trusted_accounts_servers: Vec::new(),
+            environment: Environment::Production,
         })
+    }
+
+    /// Sets the environment the tokens belong to (production unless set, or given to [`Endpoints::zoho`]).
+    pub fn with_environment(mut self, environment: Environment) -> Self {
+        self.environment = environment;
+        self
+    }
+
+    /// The environment the tokens belong to.
+    pub fn environment(&self) -> Environment {
+        self.environment
     }
 
     /// Sets how the client authenticates at the token endpoint.

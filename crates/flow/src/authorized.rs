@@ -68,6 +68,10 @@ impl Flow<Authorized> {
     /// after a failure no new request is sent until a backoff has passed (see
     /// [`RefreshPolicy`](crate::RefreshPolicy)), and after [`Error::ReauthorizationRequired`]
     /// none is sent at all.
+    ///
+    /// With a token store (see [`Flow::with_store`]), new tokens are saved before they are handed
+    /// out; if the save fails the caller gets [`Error::NotSaved`] once, and the flow keeps serving
+    /// the new tokens from memory.
     pub async fn access_token(&self) -> Result<AccessToken> {
         let margin = self.client.config.refresh.margin;
         let now = self.client.config.clock.now();
@@ -80,6 +84,8 @@ impl Flow<Authorized> {
         let clock = self.client.config.clock.clone();
         match self.refresh_if(|current| !current.is_fresh(clock.now(), margin)).await {
             Ok(tokens) => Ok(tokens.access_token().clone()),
+            // The caller must learn that new tokens were not saved, even though they are held.
+            Err(error @ Error::NotSaved { .. }) => Err(error),
             Err(error) => {
                 let current = self.state.tokens.load();
                 if current.is_fresh(self.client.config.clock.now(), chrono::Duration::zero()) {
@@ -121,11 +127,9 @@ impl Flow<Authorized> {
                 return Err(error.clone());
             }
         }
-        match self.refresh_request(&current).await {
+        match self.refresh_coordinated(&current, &needed).await {
             Ok(fresh) => {
                 *gate = Gate::default();
-                let fresh = Arc::new(fresh);
-                self.state.tokens.store(fresh.clone());
                 Ok(fresh)
             }
             Err(error) => {
@@ -148,7 +152,40 @@ impl Flow<Authorized> {
         }
     }
 
-    /// Sends one refresh request. The caller holds the gate.
+    /// Refreshes, coordinating through the token store when the flow has one. The caller holds the gate.
+    ///
+    /// With a store, the store's lock for this key is taken first (it excludes other processes),
+    /// and the stored tokens are read again under it: if another process refreshed meanwhile, its
+    /// tokens are adopted and no request is sent. New tokens are saved before they are handed out.
+    async fn refresh_coordinated(
+        &self,
+        current: &TokenSet,
+        needed: &impl Fn(&TokenSet) -> bool,
+    ) -> Result<Arc<TokenSet>> {
+        let Some((store, key)) = self.client.store_key(current.accounts_server()) else {
+            let fresh = Arc::new(self.refresh_request(current).await?);
+            self.state.tokens.store(fresh.clone());
+            return Ok(fresh);
+        };
+        let _lock = store.lock(&key).await?;
+        if let Some(stored) = store.load(&key).await? {
+            let newer = stored.expires_at() > current.expires_at();
+            if newer && !needed(&stored) {
+                let stored = Arc::new(stored);
+                self.state.tokens.store(stored.clone());
+                return Ok(stored);
+            }
+        }
+        let fresh = Arc::new(self.refresh_request(current).await?);
+        // Hold the new tokens first, so a failed save loses nothing.
+        self.state.tokens.store(fresh.clone());
+        if let Err(error) = store.save(&key, &fresh).await {
+            return Err(Error::NotSaved { message: error.to_string(), tokens: Box::new(TokenSet::clone(&fresh)) });
+        }
+        Ok(fresh)
+    }
+
+    /// Sends one refresh request.
     async fn refresh_request(&self, current: &TokenSet) -> Result<TokenSet> {
         let refresh_token = current.refresh_token().cloned().ok_or(Error::NoRefreshToken)?;
         let config = &self.client.config;
@@ -243,10 +280,15 @@ impl Flow<Authorized> {
     /// On failure the flow comes back unchanged inside [`RevokeError`], because its tokens may
     /// still be valid and must not be lost.
     pub async fn revoke(self) -> std::result::Result<Flow<Unauthorized>, RevokeError> {
-        match self.revoke_request().await {
-            Ok(()) => Ok(Flow::unauthorized(self.client)),
-            Err(error) => Err(RevokeError { error, flow: self }),
+        if let Err(error) = self.revoke_request().await {
+            return Err(RevokeError { error, flow: self });
         }
+        if let Some((store, key)) = self.client.store_key(&self.accounts_server()) {
+            if let Err(error) = store.delete(&key).await {
+                return Err(RevokeError { error: error.into(), flow: self });
+            }
+        }
+        Ok(Flow::unauthorized(self.client))
     }
 
     async fn revoke_request(&self) -> Result<()> {

@@ -65,6 +65,23 @@ pub enum Error {
     /// A pending authorization was resumed with a client it was not started with.
     #[error("the pending authorization was started by another client")]
     ForeignPendingAuthorization,
+    /// The token store failed; nothing was lost (the message names the path, never a token).
+    #[error("the token store failed: {message}")]
+    Store {
+        /// What the store reported.
+        message: String,
+    },
+    /// New tokens were issued but could not be saved to the token store.
+    ///
+    /// They are not lost: they are held here (and, after a refresh, by the flow itself), so the
+    /// caller can retry the save or restore a flow from them with `Flow::restore`.
+    #[error("new tokens could not be saved to the token store: {message}")]
+    NotSaved {
+        /// What the store reported.
+        message: String,
+        /// The tokens that were not saved.
+        tokens: Box<zoho_oauth_core::TokenSet>,
+    },
     /// The client configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(zoho_oauth_core::Error),
@@ -92,5 +109,11 @@ impl Error {
     /// Whether the user must go through the authorization flow again for this client to work.
     pub fn needs_reauthorization(&self) -> bool {
         matches!(self, Error::ReauthorizationRequired(_) | Error::NoRefreshToken)
+    }
+}
+
+impl From<zoho_oauth_store::Error> for Error {
+    fn from(error: zoho_oauth_store::Error) -> Self {
+        Error::Store { message: error.to_string() }
     }
 }

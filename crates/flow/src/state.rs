@@ -11,6 +11,8 @@ use zoho_oauth_core::{
     AuthorizationCode, Callback, CsrfState, Dialect, Endpoints, HttpClient, PkceVerifier, RequestKind, TokenSet, redact,
 };
 
+use zoho_oauth_store::{StoreKey, TokenStore};
+
 use crate::authorized::Authorized;
 use crate::config::{AccessType, ClientConfig, Prompt};
 use crate::error::{Error, Result};
@@ -46,6 +48,29 @@ pub struct Flow<S: FlowState> {
 pub(crate) struct Client {
     pub(crate) config: ClientConfig,
     pub(crate) http: Arc<dyn HttpClient>,
+    pub(crate) persistence: Option<Persistence>,
+}
+
+/// Where an authorization's tokens are saved, and under whose name.
+#[derive(Debug, Clone)]
+pub(crate) struct Persistence {
+    pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) user: String,
+}
+
+impl Client {
+    /// The key the tokens from `accounts_server` are saved under, if the flow has a store.
+    pub(crate) fn store_key(&self, accounts_server: &str) -> Option<(Arc<dyn TokenStore>, StoreKey)> {
+        self.persistence.as_ref().map(|p| {
+            let key = StoreKey::new(
+                self.config.client_id.clone(),
+                p.user.clone(),
+                accounts_server,
+                self.config.endpoints.environment(),
+            );
+            (p.store.clone(), key)
+        })
+    }
 }
 
 impl<S: FlowState + std::fmt::Debug> std::fmt::Debug for Flow<S> {
@@ -116,7 +141,50 @@ impl Clone for Flow<Unauthorized> {
 impl Flow<Unauthorized> {
     /// A new flow for `config`, sending its requests through `http`.
     pub fn new(config: ClientConfig, http: Arc<dyn HttpClient>) -> Self {
-        Flow { client: Arc::new(Client { config, http }), state: Unauthorized::new() }
+        Flow { client: Arc::new(Client { config, http, persistence: None }), state: Unauthorized::new() }
+    }
+
+    /// Saves every token change of the authorizations this flow makes to `store`, under `user`.
+    ///
+    /// With a store, tokens are saved after the exchange and after every refresh before they are
+    /// handed out, deleted after revocation, and coordinated with other processes sharing the store
+    /// (one refreshes, the others load its result). `user` tells authorizations apart in one store:
+    /// an email, an organisation id, or a fixed name such as `"default"`.
+    pub fn with_store(self, store: Arc<dyn TokenStore>, user: impl Into<String>) -> Self {
+        let client = Client {
+            config: self.client.config.clone(),
+            http: self.client.http.clone(),
+            persistence: Some(Persistence { store, user: user.into() }),
+        };
+        Flow { client: Arc::new(client), state: self.state }
+    }
+
+    /// Restores the authorization saved in the flow's store for its client, user and environment,
+    /// without a browser: a restarted program needs no new consent.
+    ///
+    /// Returns `Ok(None)` when nothing is saved (the user must authorize), and
+    /// [`Error::Store`] when the flow has no store or the store fails.
+    pub async fn restore_from_store(self) -> Result<Option<Flow<Authorized>>> {
+        let Some(persistence) = self.client.persistence.clone() else {
+            return Err(Error::Store { message: "the flow has no token store (see Flow::with_store)".to_owned() });
+        };
+        let config = &self.client.config;
+        let mut newest: Option<TokenSet> = None;
+        for key in persistence.store.keys().await? {
+            let ours = key.client_id() == config.client_id
+                && key.user() == persistence.user
+                && key.environment() == config.endpoints.environment();
+            if !ours {
+                continue;
+            }
+            // The user may have authorized at several data centers; the latest authorization wins.
+            if let Some(tokens) = persistence.store.load(&key).await? {
+                if newest.as_ref().is_none_or(|n| tokens.expires_at() > n.expires_at()) {
+                    newest = Some(tokens);
+                }
+            }
+        }
+        newest.map(|tokens| self.restore(tokens)).transpose()
     }
 
     /// Builds the authorization URL to send the user to, and moves to [`CodeIssued`].
@@ -280,6 +348,11 @@ async fn exchange_code(
         &config.scopes,
         None,
     );
+    if let Some((store, key)) = client.store_key(tokens.accounts_server()) {
+        if let Err(error) = store.save(&key, &tokens).await {
+            return Err(Error::NotSaved { message: error.to_string(), tokens: Box::new(tokens) });
+        }
+    }
     let state = Authorized::new(endpoints, tokens);
     Ok(Flow { client, state })
 }

@@ -198,3 +198,130 @@ async fn rotation_replaces_the_refresh_token() {
     assert_eq!(session.access_token().await.unwrap().expose_secret(), "a2");
     assert_eq!(session.tokens().refresh_token().unwrap().expose_secret(), "r2");
 }
+
+mod with_a_store {
+    use super::*;
+    use zoho_oauth_core::{BoxFuture as Fut, Environment};
+    use zoho_oauth_store::{FileStore, MemoryStore, StoreKey, StoreLock, TokenStore};
+
+    fn key() -> StoreKey {
+        StoreKey::new("1000.CLIENT", "alice", DataCenter::Us.accounts_server(), Environment::Production)
+    }
+
+    fn stored_session(http: Arc<Scripted>, clock: &ManualClock, store: Arc<dyn TokenStore>) -> Flow<Authorized> {
+        let config = ClientConfig::new("1000.CLIENT", Endpoints::zoho(DataCenter::Us, Environment::Production))
+            .clock(Arc::new(clock.clone()));
+        let rt = tokio::runtime::Handle::current();
+        let flow = Flow::new(config, http).with_store(store, "alice");
+        tokio::task::block_in_place(|| rt.block_on(flow.restore_from_store())).unwrap().expect("tokens were saved")
+    }
+
+    async fn seed(store: &dyn TokenStore, clock: &ManualClock, expires_in: Duration) {
+        let tokens = TokenSet::new(
+            AccessToken::new("initial"),
+            Some(RefreshToken::new("refresh")),
+            clock.now() + expires_in,
+            None,
+            DataCenter::Us.accounts_server(),
+            Scopes::empty(),
+        );
+        store.save(&key(), &tokens).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_sharing_a_file_make_one_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let clock = ManualClock::starting_now();
+        // Two handles on one file stand for two processes: the file lock excludes other handles too.
+        let first: Arc<dyn TokenStore> = Arc::new(FileStore::open(&path).await.unwrap());
+        let second: Arc<dyn TokenStore> = Arc::new(FileStore::open(&path).await.unwrap());
+        seed(&*first, &clock, Duration::hours(1)).await;
+        let http = Arc::new(Scripted::default());
+        let a = Arc::new(stored_session(http.clone(), &clock, first));
+        let b = Arc::new(stored_session(http.clone(), &clock, second));
+        clock.advance(Duration::minutes(58));
+        let (ta, tb) = tokio::join!(
+            tokio::spawn({
+                let a = a.clone();
+                async move { a.access_token().await.unwrap().expose_secret().to_owned() }
+            }),
+            tokio::spawn({
+                let b = b.clone();
+                async move { b.access_token().await.unwrap().expose_secret().to_owned() }
+            }),
+        );
+        assert_eq!(ta.unwrap(), "fresh-0");
+        assert_eq!(tb.unwrap(), "fresh-0", "the second process adopted the first one's refresh");
+        assert_eq!(http.refreshes.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refreshed_tokens_are_saved_and_survive_a_restart() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::starting_now();
+        seed(&store, &clock, Duration::seconds(-1)).await;
+        let http = Arc::new(Scripted::default());
+        let session = stored_session(http.clone(), &clock, Arc::new(store.clone()));
+        session.access_token().await.unwrap();
+        drop(session);
+        let saved = store.load(&key()).await.unwrap().unwrap();
+        assert_eq!(saved.access_token().expose_secret(), "fresh-0");
+        assert_eq!(saved.refresh_token().unwrap().expose_secret(), "refresh");
+        let restarted = stored_session(http.clone(), &clock, Arc::new(store.clone()));
+        assert_eq!(restarted.access_token().await.unwrap().expose_secret(), "fresh-0");
+        assert_eq!(http.refreshes.load(Ordering::SeqCst), 1);
+    }
+
+    /// A store whose saves fail, as a full disk would.
+    #[derive(Debug)]
+    struct FullDisk(MemoryStore);
+
+    impl TokenStore for FullDisk {
+        fn load<'a>(&'a self, key: &'a StoreKey) -> Fut<'a, zoho_oauth_store::Result<Option<TokenSet>>> {
+            self.0.load(key)
+        }
+        fn save<'a>(&'a self, _: &'a StoreKey, _: &'a TokenSet) -> Fut<'a, zoho_oauth_store::Result<()>> {
+            Box::pin(async {
+                Err(zoho_oauth_store::Error::Io {
+                    path: "/full/tokens.json".into(),
+                    source: std::io::Error::other("no space left on device"),
+                })
+            })
+        }
+        fn delete<'a>(&'a self, key: &'a StoreKey) -> Fut<'a, zoho_oauth_store::Result<bool>> {
+            self.0.delete(key)
+        }
+        fn keys(&self) -> Fut<'_, zoho_oauth_store::Result<Vec<StoreKey>>> {
+            self.0.keys()
+        }
+        fn lock<'a>(&'a self, key: &'a StoreKey) -> Fut<'a, zoho_oauth_store::Result<Box<dyn StoreLock>>> {
+            self.0.lock(key)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_save_is_reported_and_loses_nothing() {
+        let memory = MemoryStore::new();
+        let clock = ManualClock::starting_now();
+        seed(&memory, &clock, Duration::seconds(-1)).await;
+        let http = Arc::new(Scripted::default());
+        let session = stored_session(http.clone(), &clock, Arc::new(FullDisk(memory)));
+        match session.access_token().await {
+            Err(Error::NotSaved { tokens, message }) => {
+                assert_eq!(tokens.access_token().expose_secret(), "fresh-0");
+                assert!(message.contains("/full/tokens.json"), "{message}");
+            }
+            other => panic!("expected NotSaved, got {other:?}"),
+        }
+        assert_eq!(session.access_token().await.unwrap().expose_secret(), "fresh-0", "the new tokens are held");
+        assert_eq!(http.refreshes.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn nothing_saved_means_no_session() {
+        let config = ClientConfig::new("1000.CLIENT", Endpoints::zoho(DataCenter::Us, Environment::Production));
+        let flow = Flow::new(config, Arc::new(Scripted::default())).with_store(Arc::new(MemoryStore::new()), "bob");
+        assert!(flow.restore_from_store().await.unwrap().is_none());
+    }
+}
