@@ -325,11 +325,24 @@ fn zoho_paths(base: &Url) -> (Url, Url, Url) {
     (join("/oauth/v2/auth"), join("/oauth/v2/token"), join("/oauth/v2/token/revoke"))
 }
 
+/// Parses an endpoint URL: `https`, or `http` on a loopback host only (RFC 8252 section 8.3),
+/// so that tests and emulators run on plain HTTP while real credentials never cross a network in clear.
 fn parse_url(value: &str, what: &'static str) -> Result<Url, Error> {
     let url = Url::parse(value).map_err(|_| Error::InvalidUrl { what })?;
     match url.scheme() {
-        "https" | "http" if url.host().is_some() => Ok(url),
+        "https" if url.host().is_some() => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
         _ => Err(Error::InvalidUrl { what }),
+    }
+}
+
+/// Whether `url` names a loopback host: `localhost`, `127.0.0.0/8` or `::1`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -399,6 +412,9 @@ mod tests {
         let emu = Endpoints::zoho_custom("http://127.0.0.1:4000", None, &["http://127.0.0.1:4001"]).unwrap();
         assert!(emu.redirected_to("http://127.0.0.1:4001").is_ok());
         assert!(emu.redirected_to("http://127.0.0.1:4002").is_err());
+        assert!(Endpoints::standard("http://as.example/auth", "http://as.example/token", None).is_err());
+        assert!(Endpoints::zoho_custom("http://10.0.0.1:4000", None, &[]).is_err());
+        assert!(Endpoints::zoho_custom("http://localhost:4000", None, &[]).is_ok());
         let standard = Endpoints::standard("https://as.example/auth", "https://as.example/token", None).unwrap();
         assert!(standard.redirected_to("https://other.example").is_err());
         assert!(standard.redirected_to("https://as.example").is_ok());

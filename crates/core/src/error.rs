@@ -97,7 +97,10 @@ impl fmt::Display for MalformedKind {
 /// An error response from the token or revocation endpoint
 /// ([RFC 6749 section 5.2](https://www.rfc-editor.org/rfc/rfc6749#section-5.2)),
 /// including Zoho's own codes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its `Debug` and `Display` mask token-like runs in the server's text, like every other
+/// place a server's words reach an error message.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerError {
     /// The error code.
     pub error: ErrorCode,
@@ -120,12 +123,23 @@ impl fmt::Display for ServerError {
     }
 }
 
+impl fmt::Debug for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked = |text: &Option<String>| text.as_ref().map(|t| crate::redact::excerpt(t.as_bytes()));
+        f.debug_struct("ServerError")
+            .field("error", &self.error)
+            .field("error_description", &masked(&self.error_description))
+            .field("error_uri", &masked(&self.error_uri))
+            .finish()
+    }
+}
+
 impl oauth2::ErrorResponse for ServerError {}
 
 /// An error code from the token endpoint.
 ///
 /// The RFC 6749 codes and Zoho's own; any other code is kept in [`ErrorCode::Other`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
     /// `invalid_request`.
@@ -207,6 +221,15 @@ impl fmt::Display for ErrorCode {
         match self {
             // A server-chosen code could be anything: mask it like any other server text.
             ErrorCode::Other(other) => f.write_str(&crate::redact::excerpt(other.as_bytes())),
+            known => f.write_str(known.as_str()),
+        }
+    }
+}
+
+impl fmt::Debug for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorCode::Other(other) => f.debug_tuple("Other").field(&crate::redact::excerpt(other.as_bytes())).finish(),
             known => f.write_str(known.as_str()),
         }
     }

@@ -14,7 +14,7 @@ use url::Url;
 use zoho_oauth_core::{AccessToken, Dialect, Endpoints, HttpRequest, HttpResponse, RequestKind, TokenSet};
 
 use crate::error::{Error, Result};
-use crate::glue::{Carrier, map_error, oauth_client};
+use crate::glue::{Carrier, map_error, oauth_client, revocation_url};
 use crate::state::{Client, Flow, Unauthorized};
 
 /// Authorized: the flow holds tokens and keeps the access token fresh.
@@ -192,8 +192,12 @@ impl Flow<Authorized> {
         let endpoints = &self.state.endpoints;
         let oauth = oauth_client(config, endpoints);
         let token = oauth2::RefreshToken::new(refresh_token.expose_secret().to_owned());
-        let carrier =
-            Carrier { http: self.client.http.clone(), kind: RequestKind::Refresh, dialect: endpoints.dialect() };
+        let carrier = Carrier {
+            http: self.client.http.clone(),
+            kind: RequestKind::Refresh,
+            dialect: endpoints.dialect(),
+            target: None,
+        };
         let response =
             oauth.exchange_refresh_token(&token).request_async(&carrier).await.map_err(|e| match map_error(e) {
                 Error::Server(server) if server.error.is_invalid_grant() => Error::ReauthorizationRequired(server),
@@ -303,11 +307,11 @@ impl Flow<Authorized> {
                 tokens.access_token().expose_secret().to_owned(),
             )),
         };
-        let oauth = oauth_client(&self.client.config, endpoints)
-            .set_revocation_url(oauth2::RevocationUrl::from_url(url.clone()));
+        let (stand_in, target) = revocation_url(url);
+        let oauth = oauth_client(&self.client.config, endpoints).set_revocation_url(stand_in);
         let request = oauth.revoke_token(token).map_err(|_| Error::NoRevocationEndpoint)?;
         let carrier =
-            Carrier { http: self.client.http.clone(), kind: RequestKind::Revoke, dialect: endpoints.dialect() };
+            Carrier { http: self.client.http.clone(), kind: RequestKind::Revoke, dialect: endpoints.dialect(), target };
         request.request_async(&carrier).await.map_err(map_error)
     }
 }

@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use url::Url;
+
 use oauth2::basic::BasicTokenIntrospectionResponse;
 use oauth2::{AsyncHttpClient, AuthType, EndpointNotSet, EndpointSet, RequestTokenError, StandardRevocableToken};
 use zoho_oauth_core::response::{self, Endpoint};
@@ -53,6 +55,23 @@ pub(crate) struct Carrier {
     pub(crate) http: Arc<dyn HttpClient>,
     pub(crate) kind: RequestKind,
     pub(crate) dialect: Dialect,
+    /// Where the request really goes, when `oauth2` was given a stand-in URL (see [`revocation_url`]).
+    pub(crate) target: Option<Url>,
+}
+
+/// The revocation URL to give `oauth2`, and the real one for the [`Carrier`] to send to.
+///
+/// `oauth2` refuses any revocation URL that is not `https` (RFC 7009 section 2). Our endpoints
+/// already allow plain `http` only on loopback hosts (`Endpoints` checks it), so for such a URL
+/// `oauth2` gets an `https` stand-in and the carrier sends the request to the real one.
+pub(crate) fn revocation_url(url: &Url) -> (oauth2::RevocationUrl, Option<Url>) {
+    if url.scheme() == "http" && zoho_oauth_core::endpoints::is_loopback(url) {
+        let mut stand_in = url.clone();
+        if stand_in.set_scheme("https").is_ok() {
+            return (oauth2::RevocationUrl::from_url(stand_in), Some(url.clone()));
+        }
+    }
+    (oauth2::RevocationUrl::from_url(url.clone()), None)
 }
 
 impl<'c> AsyncHttpClient<'c> for Carrier {
@@ -65,6 +84,12 @@ impl<'c> AsyncHttpClient<'c> for Carrier {
                 RequestKind::Revoke => Endpoint::Revocation,
                 _ => Endpoint::Token,
             };
+            let mut request = request;
+            if let Some(target) = &self.target {
+                if let Ok(uri) = target.as_str().parse() {
+                    *request.uri_mut() = uri;
+                }
+            }
             let request = if self.kind == RequestKind::Revoke && self.dialect == Dialect::Zoho {
                 zoho_revocation(request)
             } else {

@@ -338,7 +338,12 @@ async fn exchange_code(
     if let Some(verifier) = verifier {
         request = request.set_pkce_verifier(verifier);
     }
-    let carrier = Carrier { http: client.http.clone(), kind: RequestKind::CodeExchange, dialect: endpoints.dialect() };
+    let carrier = Carrier {
+        http: client.http.clone(),
+        kind: RequestKind::CodeExchange,
+        dialect: endpoints.dialect(),
+        target: None,
+    };
     let response = request.request_async(&carrier).await.map_err(map_error)?;
     let tokens = TokenSet::from_response(
         response,

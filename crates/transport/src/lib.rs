@@ -2,7 +2,7 @@
 //!
 //! **This is the only crate that names reqwest.** It implements the core crate's
 //! [`HttpClient`] seam with the settings a token client needs:
-//! redirects are never followed (a redirected token request is an SSRF and credential-leak risk,
+//! redirects are never followed, and are errors on token and revocation requests (a redirected token request is an SSRF and credential-leak risk,
 //! as oauth2-rs warns), connect and total timeouts are set, response bodies are capped
 //! (a token response is a few hundred bytes), and the `User-Agent` names this library.
 //!
@@ -118,7 +118,7 @@ impl ReqwestClient {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            let result = self.send(clone_request(&request)).await;
+            let result = self.send(clone_request(&request), kind).await;
             let retryable = match &result {
                 Err(error) => error.kind() == TransportErrorKind::Connect,
                 Ok(response) => {
@@ -138,11 +138,13 @@ impl ReqwestClient {
         }
     }
 
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+    async fn send(&self, request: HttpRequest, kind: RequestKind) -> Result<HttpResponse, TransportError> {
         let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
             .map_err(|e| TransportError::new(TransportErrorKind::InvalidRequest, describe(&e)))?;
         let mut response = self.inner.execute(request).await.map_err(|e| classify(&e))?;
-        if response.status().is_redirection() {
+        // A redirected token or revocation request is refused outright; an API caller gets the
+        // redirect itself (not followed) and decides.
+        if response.status().is_redirection() && kind != RequestKind::Api {
             return Err(TransportError::new(
                 TransportErrorKind::Redirect,
                 format!("the server answered HTTP {} and redirects are not followed", response.status().as_u16()),

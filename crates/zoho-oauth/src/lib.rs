@@ -1,0 +1,30 @@
+#![doc = include_str!("../../../README.md")]
+//!
+//! # Crate map
+//!
+//! This facade re-exports the workspace's crates:
+//! [`zoho_oauth_core`] (types, no I/O), [`zoho_oauth_flow`] (the typestate flow) and
+//! [`zoho_oauth_reqwest`] (the HTTP transport).
+
+use std::sync::Arc;
+
+pub use zoho_oauth_core::{
+    AccessToken, AuthorizationCode, Callback, ClientAuth, ClientSecret, Clock, CsrfState, DataCenter, Dialect,
+    Endpoints, Environment, ErrorCode, HttpClient, HttpRequest, HttpResponse, MalformedKind, ManualClock, PkceVerifier,
+    RefreshToken, RequestKind, Scope, Scopes, ServerError, SharedClock, SystemClock, TokenSet, TransportError,
+    TransportErrorKind,
+};
+pub use zoho_oauth_flow::{
+    AccessType, Authorized, ClientConfig, CodeIssued, DEFAULT_REFRESH_MARGIN, Error, Flow, FlowState, Prompt, Redirect,
+    Result, RevokeError, SelfClient, Unauthorized,
+};
+pub use zoho_oauth_reqwest::{ReqwestClient, ReqwestClientBuilder};
+
+/// The core types, for what the facade does not re-export by name.
+pub use zoho_oauth_core as core;
+
+/// Starts a flow for `config` over a [`ReqwestClient`] with default settings.
+pub fn flow(config: ClientConfig) -> Result<Flow<Unauthorized>> {
+    let http = ReqwestClient::new()?;
+    Ok(Flow::new(config, Arc::new(http)))
+}
