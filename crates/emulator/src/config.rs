@@ -65,6 +65,22 @@ impl fmt::Debug for ClientRegistration {
     }
 }
 
+/// A misbehaviour of the token endpoint, for testing how clients cope with hostile networks.
+///
+/// While a fault is on, every token request is answered with it (and counted in `token_errors`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Never answers (until the emulator stops).
+    Silent,
+    /// HTTP 502 with an HTML page, as a proxy in front of the server would send.
+    BadGatewayHtml,
+    /// HTTP 200 with a 10 MB body.
+    HugeBody,
+    /// HTTP 200 with an empty body.
+    EmptyBody,
+}
+
 /// What the headless consent page answers for the user.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Consent {
@@ -84,6 +100,7 @@ pub struct EmulatorConfig {
     pub(crate) clients: Vec<ClientRegistration>,
     pub(crate) code_lifetime: Duration,
     pub(crate) access_token_lifetime: Duration,
+    pub(crate) rate_limit_lockout: Duration,
 }
 
 impl EmulatorConfig {
@@ -96,6 +113,7 @@ impl EmulatorConfig {
             clients: vec![ClientRegistration::demo()],
             code_lifetime: Duration::seconds(120),
             access_token_lifetime: Duration::seconds(3600),
+            rate_limit_lockout: Duration::minutes(15),
         }
     }
 
@@ -129,6 +147,14 @@ impl EmulatorConfig {
     #[must_use]
     pub fn code_lifetime(mut self, lifetime: Duration) -> Self {
         self.code_lifetime = lifetime;
+        self
+    }
+
+    /// How long a refresh token that minted too many access tokens is refused (default 15 minutes;
+    /// Zoho's lock-out is reported to last 15 to 30).
+    #[must_use]
+    pub fn rate_limit_lockout(mut self, lockout: Duration) -> Self {
+        self.rate_limit_lockout = lockout;
         self
     }
 

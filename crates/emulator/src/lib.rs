@@ -43,7 +43,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use url::Url;
 
-pub use config::{ClientRegistration, Consent, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, EmulatorConfig};
+pub use config::{
+    ClientRegistration, Consent, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, EmulatorConfig, Fault,
+};
 use routes::{DataCenter, Shared};
 use state::{Dc, Settings, State};
 
@@ -124,6 +126,8 @@ impl Emulator {
             accept_bearer: false,
             code_lifetime: config.code_lifetime,
             access_token_lifetime: config.access_token_lifetime,
+            rate_limit_lockout: config.rate_limit_lockout,
+            fault: None,
         };
         let state = State::new(config.clients, settings, data_centers.len());
         let shared = Arc::new(Shared { state: Mutex::new(state), clock: config.clock, data_centers });
@@ -222,6 +226,11 @@ impl Emulator {
     pub fn set_error_status(&self, status: u16) {
         let status = StatusCode::from_u16(status).expect("an HTTP status is between 100 and 999");
         self.shared.lock().settings.error_status = status;
+    }
+
+    /// Makes the token endpoint misbehave instead of running the protocol, or behave again with `None`.
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        self.shared.lock().settings.fault = fault;
     }
 
     /// Whether the API endpoint also accepts `Authorization: Bearer` besides `Zoho-oauthtoken`

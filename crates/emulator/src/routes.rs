@@ -161,6 +161,10 @@ async fn authorize(AxumState(ctx): AxumState<Ctx>, RawQuery(query): RawQuery) ->
 /// `POST /oauth/v2/token`: code exchange and refresh.
 async fn token(AxumState(ctx): AxumState<Ctx>, headers: HeaderMap, RawQuery(query): RawQuery, body: Bytes) -> Response {
     let now = ctx.shared.clock.now();
+    let fault = ctx.shared.lock().settings.fault;
+    if let Some(fault) = fault {
+        return fault_response(&ctx, fault).await;
+    }
     let mut state = ctx.shared.lock();
     let outcome = token_outcome(&ctx, &mut state, now, &headers, query.as_deref(), &body);
     let legacy = state.settings.legacy_expires;
@@ -174,7 +178,16 @@ async fn token(AxumState(ctx): AxumState<Ctx>, headers: HeaderMap, RawQuery(quer
             state.counters[ctx.dc].token_errors += 1;
             drop(state);
             tracing::debug!(dc = %ctx.shared.data_centers[ctx.dc].name, error = error.code(), "token request refused");
-            json_response(error_status, json!({ "error": error.code() }))
+            let body = if error == TokenError::RateLimited {
+                json!({
+                    "error_description": "You have made too many requests continuously. Please try again after some time.",
+                    "error": error.code(),
+                    "status": "failure",
+                })
+            } else {
+                json!({ "error": error.code() })
+            };
+            json_response(error_status, body)
         }
     }
 }
@@ -203,6 +216,28 @@ fn token_outcome(
     } else {
         let refresh_token = params.get("refresh_token").ok_or(TokenError::InvalidRequest)?;
         state.refresh(ctx.dc, now, &client_id, refresh_token)
+    }
+}
+
+/// What the token endpoint answers while a fault is switched on; the request is counted but not run.
+async fn fault_response(ctx: &Ctx, fault: crate::Fault) -> Response {
+    ctx.shared.lock().counters[ctx.dc].token_errors += 1;
+    match fault {
+        crate::Fault::Silent => {
+            // Longer than any client timeout; the connection is dropped when the emulator stops.
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+        crate::Fault::BadGatewayHtml => (
+            StatusCode::BAD_GATEWAY,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>",
+        )
+            .into_response(),
+        crate::Fault::HugeBody => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], vec![b' '; 10 * 1024 * 1024]).into_response()
+        }
+        crate::Fault::EmptyBody => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "").into_response(),
     }
 }
 

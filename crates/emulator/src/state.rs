@@ -31,9 +31,20 @@ pub(crate) struct Settings {
     pub(crate) accept_bearer: bool,
     pub(crate) code_lifetime: Duration,
     pub(crate) access_token_lifetime: Duration,
-    // Fault-injection modes (dropped connections, slow answers, malformed bodies) will live
-    // here as plain fields that the handlers consult before running the protocol logic.
+    /// How long a refresh token stays locked out after it minted too many access tokens.
+    pub(crate) rate_limit_lockout: Duration,
+    /// A fault the token endpoint shows instead of running the protocol, if any.
+    pub(crate) fault: Option<crate::Fault>,
 }
+
+/// Zoho's documented limits (see "Limits" in the fact sheet).
+pub(crate) const ACCESS_TOKENS_PER_WINDOW: usize = 10;
+/// The window of [`ACCESS_TOKENS_PER_WINDOW`].
+pub(crate) const RATE_WINDOW: Duration = Duration::minutes(10);
+/// Live access tokens per refresh token: minting one more invalidates the oldest.
+pub(crate) const LIVE_ACCESS_TOKENS: usize = 15;
+/// Refresh tokens per user and client: minting one more deletes the oldest with its access tokens.
+pub(crate) const REFRESH_TOKENS_PER_USER: usize = 20;
 
 /// The parts of a validated authorization request that the code must remember.
 #[derive(Debug)]
@@ -55,8 +66,8 @@ pub(crate) enum TokenError {
     InvalidCode,
     InvalidRedirectUri,
     UnsupportedGrantType,
-    // The rate-limit refusal ("Access Denied" with `error_description` and `status`) will be
-    // another variant with its own body shape.
+    /// Zoho's rate-limit refusal: `"Access Denied"` with `error_description` and `status`.
+    RateLimited,
 }
 
 impl TokenError {
@@ -69,6 +80,7 @@ impl TokenError {
             Self::InvalidCode => "invalid_code",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::RateLimited => "Access Denied",
         }
     }
 }
@@ -108,8 +120,12 @@ struct RefreshRecord {
     client_id: String,
     user_id: String,
     scopes: Vec<String>,
-    // Rate limiting will add here the instants of recent access-token mints (at most 10 per
-    // 10 minutes, then "Access Denied") and the instant a lock-out ends.
+    /// Mint order, to find the oldest even when the clock stands still.
+    serial: u64,
+    /// When access tokens were minted from this refresh token, within the last rate window.
+    minted: Vec<DateTime<Utc>>,
+    /// No access token is minted from this refresh token before this instant.
+    locked_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug)]
@@ -117,6 +133,8 @@ struct AccessRecord {
     dc: Dc,
     /// The refresh token this access token was minted from; `None` for online access.
     refresh_token: Option<String>,
+    /// Mint order, to find the oldest even when the clock stands still.
+    serial: u64,
     expires_at: DateTime<Utc>,
 }
 
@@ -128,6 +146,8 @@ pub(crate) struct State {
     codes: HashMap<String, CodeRecord>,
     refresh_tokens: HashMap<String, RefreshRecord>,
     access_tokens: HashMap<String, AccessRecord>,
+    /// The serial number of the next token minted.
+    next_serial: u64,
     /// Request counters, one entry per data center.
     pub(crate) counters: Vec<Counters>,
 }
@@ -140,6 +160,7 @@ impl State {
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
             access_tokens: HashMap::new(),
+            next_serial: 0,
             counters: vec![Counters::default(); data_centers],
         }
     }
@@ -239,6 +260,9 @@ impl State {
         // so a revoked grant can be re-established.
         let issue_refresh = offline && (forced || !self.has_refresh_token(&user_id, client_id));
         let refresh_token = issue_refresh.then(|| self.mint_refresh_token(dc, client_id, &user_id, &scopes));
+        if let Some(record) = refresh_token.as_ref().and_then(|t| self.refresh_tokens.get_mut(t)) {
+            record.minted.push(now);
+        }
         let access_token = self.mint_access_token(dc, refresh_token.clone(), now);
         Ok(Grant { access_token, refresh_token, scopes, expires_in: self.settings.access_token_lifetime })
     }
@@ -251,13 +275,23 @@ impl State {
         client_id: &str,
         refresh_token: &str,
     ) -> Result<Grant, TokenError> {
+        let lockout = self.settings.rate_limit_lockout;
         let record = self
             .refresh_tokens
-            .get(refresh_token)
+            .get_mut(refresh_token)
             .filter(|r| r.dc == dc && r.client_id == client_id)
             .ok_or(TokenError::InvalidCode)?;
-        // The access-token rate limit (10 per 10 minutes per refresh token) will be checked here,
-        // and the cap of 15 live access tokens per refresh token enforced by deleting the oldest.
+        // At most ten access tokens per ten minutes per refresh token; the eleventh locks the
+        // refresh token out for a while, and asking during the lock-out gets the same answer.
+        if record.locked_until.is_some_and(|until| now < until) {
+            return Err(TokenError::RateLimited);
+        }
+        record.minted.retain(|at| now - *at < RATE_WINDOW);
+        if record.minted.len() >= ACCESS_TOKENS_PER_WINDOW {
+            record.locked_until = Some(now + lockout);
+            return Err(TokenError::RateLimited);
+        }
+        record.minted.push(now);
         let scopes = record.scopes.clone();
         let access_token = self.mint_access_token(dc, Some(refresh_token.to_owned()), now);
         Ok(Grant { access_token, refresh_token: None, scopes, expires_in: self.settings.access_token_lifetime })
@@ -280,16 +314,40 @@ impl State {
         self.access_tokens.get(token).is_some_and(|a| a.dc == dc && now < a.expires_at)
     }
 
+    fn serial(&mut self) -> u64 {
+        self.next_serial += 1;
+        self.next_serial
+    }
+
     fn has_refresh_token(&self, user_id: &str, client_id: &str) -> bool {
         self.refresh_tokens.values().any(|r| r.user_id == user_id && r.client_id == client_id)
     }
 
     fn mint_refresh_token(&mut self, dc: Dc, client_id: &str, user_id: &str, scopes: &[String]) -> String {
-        // The cap of 20 refresh tokens per user and client (the 21st deletes the oldest and its
-        // access tokens) will be enforced here.
+        // At most twenty refresh tokens per user and client: the twenty-first deletes the oldest,
+        // and its access tokens with it.
+        let mut held: Vec<(u64, String)> = self
+            .refresh_tokens
+            .iter()
+            .filter(|(_, r)| r.user_id == user_id && r.client_id == client_id)
+            .map(|(t, r)| (r.serial, t.clone()))
+            .collect();
+        held.sort();
+        while held.len() >= REFRESH_TOKENS_PER_USER {
+            let (_, oldest) = held.remove(0);
+            self.refresh_tokens.remove(&oldest);
+            self.access_tokens.retain(|_, a| a.refresh_token.as_deref() != Some(oldest.as_str()));
+        }
         let token = random_token();
-        let record =
-            RefreshRecord { dc, client_id: client_id.to_owned(), user_id: user_id.to_owned(), scopes: scopes.to_vec() };
+        let record = RefreshRecord {
+            dc,
+            client_id: client_id.to_owned(),
+            user_id: user_id.to_owned(),
+            scopes: scopes.to_vec(),
+            serial: self.serial(),
+            minted: Vec::new(),
+            locked_until: None,
+        };
         self.refresh_tokens.insert(token.clone(), record);
         token
     }
@@ -297,9 +355,24 @@ impl State {
     fn mint_access_token(&mut self, dc: Dc, refresh_token: Option<String>, now: DateTime<Utc>) -> String {
         // Expired access tokens are refused anyway, so forgetting them keeps a long run's memory flat.
         self.access_tokens.retain(|_, a| a.expires_at > now);
+        // At most fifteen live access tokens per refresh token: the sixteenth invalidates the oldest.
+        if let Some(parent) = &refresh_token {
+            let mut live: Vec<(u64, String)> = self
+                .access_tokens
+                .iter()
+                .filter(|(_, a)| a.refresh_token.as_ref() == Some(parent))
+                .map(|(t, a)| (a.serial, t.clone()))
+                .collect();
+            live.sort();
+            while live.len() >= LIVE_ACCESS_TOKENS {
+                let (_, oldest) = live.remove(0);
+                self.access_tokens.remove(&oldest);
+            }
+        }
         let token = random_token();
         let expires_at = now + self.settings.access_token_lifetime;
-        self.access_tokens.insert(token.clone(), AccessRecord { dc, refresh_token, expires_at });
+        let serial = self.serial();
+        self.access_tokens.insert(token.clone(), AccessRecord { dc, refresh_token, serial, expires_at });
         token
     }
 }
