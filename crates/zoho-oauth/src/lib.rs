@@ -18,7 +18,7 @@ pub use zoho_oauth_flow::{
     AccessType, Authorized, ClientConfig, CodeIssued, DEFAULT_REFRESH_MARGIN, Error, Flow, FlowState, Prompt, Redirect,
     Result, RevokeError, SelfClient, Unauthorized,
 };
-pub use zoho_oauth_reqwest::{ReqwestClient, ReqwestClientBuilder};
+pub use zoho_oauth_reqwest::{ReqwestClient, ReqwestClientBuilder, RetryPolicy};
 
 /// The core types, for what the facade does not re-export by name.
 pub use zoho_oauth_core as core;
