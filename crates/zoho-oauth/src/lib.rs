@@ -3,8 +3,8 @@
 //! # Crate map
 //!
 //! This facade re-exports the workspace's crates:
-//! [`zoho_oauth_core`] (types, no I/O), [`zoho_oauth_flow`] (the typestate flow) and
-//! [`zoho_oauth_reqwest`] (the HTTP transport).
+//! [`zoho_oauth_core`] (types, no I/O), [`zoho_oauth_flow`] (the typestate flow),
+//! [`zoho_oauth_reqwest`] (the HTTP transport) and [`zoho_oauth_store`] (token storage).
 
 use std::sync::Arc;
 
@@ -16,9 +16,13 @@ pub use zoho_oauth_core::{
 };
 pub use zoho_oauth_flow::{
     AccessType, Authorized, ClientConfig, CodeIssued, DEFAULT_REFRESH_MARGIN, Error, Flow, FlowState, Prompt, Redirect,
-    Result, RevokeError, SelfClient, Unauthorized,
+    RefreshPolicy, Result, RevokeError, SelfClient, Unauthorized,
 };
 pub use zoho_oauth_reqwest::{ReqwestClient, ReqwestClientBuilder, RetryPolicy};
+pub use zoho_oauth_store::{FileStore, MemoryStore, StoreKey, StoreLock, TokenStore};
+
+/// Token storage: the trait, its backends and its error type.
+pub use zoho_oauth_store as store;
 
 /// The core types, for what the facade does not re-export by name.
 pub use zoho_oauth_core as core;
