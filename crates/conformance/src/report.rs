@@ -1,7 +1,6 @@
 //! The run's results: a terminal table, `report.md`, `report.json`.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -104,7 +103,7 @@ impl Report {
         if !markdown {
             let _ = write!(out, "{:width$}", "time");
             for t in &self.targets {
-                let _ = write!(out, "  {:>14}", format!("{:.1} s", Duration::from_millis(t.duration_ms).as_secs_f64()));
+                let _ = write!(out, "  {:>14}", human(t.duration_ms));
             }
             out.push('\n');
         }
@@ -119,7 +118,7 @@ impl Report {
         let _ = writeln!(out, "| target | time | note |\n|---|---|---|");
         for t in &self.targets {
             let note = t.skipped.as_deref().map_or(String::new(), |r| format!("skipped: {r}"));
-            let _ = writeln!(out, "| {} | {:.1} s | {} |", t.name, t.duration_ms as f64 / 1000.0, note);
+            let _ = writeln!(out, "| {} | {} | {} |", t.name, human(t.duration_ms), note);
         }
         let failures: Vec<&ResultRow> = self.results.iter().filter(|r| r.message.is_some()).collect();
         if !failures.is_empty() {
@@ -135,4 +134,9 @@ impl Report {
         }
         out
     }
+}
+
+/// A duration for people: milliseconds under ten seconds, seconds above.
+fn human(ms: u64) -> String {
+    if ms < 10_000 { format!("{ms} ms") } else { format!("{:.1} s", ms as f64 / 1000.0) }
 }
