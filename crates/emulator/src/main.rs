@@ -58,6 +58,15 @@ async fn main() -> ExitCode {
     };
     let names: Vec<&str> = options.data_centers.iter().map(String::as_str).collect();
     let config = EmulatorConfig::new().data_centers(&names).client(options.client);
+    // The handler is installed before the URLs are printed, so a script that sends SIGINT as soon
+    // as it reads them cannot lose the signal.
+    let interrupted = match interrupt() {
+        Ok(interrupted) => interrupted,
+        Err(error) => {
+            eprintln!("error: cannot listen for Ctrl-C: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let emulator = match Emulator::start(config).await {
         Ok(emulator) => emulator,
         Err(error) => {
@@ -68,9 +77,46 @@ async fn main() -> ExitCode {
     for name in emulator.data_centers() {
         println!("{name} {}", emulator.accounts_url(&name));
     }
-    if let Err(error) = tokio::signal::ctrl_c().await {
-        eprintln!("error: cannot wait for Ctrl-C: {error}");
-    }
+    interrupted.await;
     emulator.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// A future that completes on Ctrl-C (SIGINT on Unix).
+#[cfg(unix)]
+fn interrupt() -> std::io::Result<impl Future<Output = ()>> {
+    // Unlike `ctrl_c()`, which registers on its first poll, this registers right away.
+    let mut signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        signal.recv().await;
+    })
+}
+
+/// A future that completes on Ctrl-C.
+#[cfg(not(unix))]
+fn interrupt() -> std::io::Result<impl Future<Output = ()>> {
+    Ok(async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            eprintln!("error: cannot wait for Ctrl-C: {error}");
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> impl Iterator<Item = String> {
+        line.split_whitespace().map(str::to_owned).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn parses_data_centers_and_client() {
+        let options =
+            parse(args("--data-centers us,in --client-id 1000.X --redirect-uri http://h/cb")).expect("valid arguments");
+        assert_eq!(options.data_centers, ["us", "in"]);
+        assert_eq!(options.client, ClientRegistration::new("1000.X", DEMO_CLIENT_SECRET, "http://h/cb"));
+        assert!(parse(args("--client-secret")).is_err());
+        assert!(parse(args("--port 1")).is_err());
+    }
 }
