@@ -316,7 +316,11 @@ impl Endpoints {
             return Err(Error::UntrustedAccountsServer);
         }
         let (_, token_url, revocation_url) = zoho_paths(&url);
-        Ok(Self { token_url, revocation_url: Some(revocation_url), ..self.clone() })
+        // The fallback API domain belongs to the data center the flow started at; after a
+        // redirect it must be the new data center's, or none if that is not a known one.
+        let api_domain =
+            DataCenter::from_accounts_server(&origin).and_then(|dc| Url::parse(&dc.api_domain(self.environment)).ok());
+        Ok(Self { token_url, revocation_url: Some(revocation_url), api_domain, ..self.clone() })
     }
 }
 
@@ -387,6 +391,10 @@ mod tests {
         let eu = us.redirected_to("https://accounts.zoho.eu").unwrap();
         assert_eq!(eu.token_url().as_str(), "https://accounts.zoho.eu/oauth/v2/token");
         assert_eq!(eu.revocation_url().unwrap().as_str(), "https://accounts.zoho.eu/oauth/v2/token/revoke");
+        assert_eq!(eu.api_domain().unwrap().as_str(), "https://www.zohoapis.eu/");
+        let sandbox =
+            Endpoints::zoho(DataCenter::Us, Environment::Sandbox).redirected_to("https://accounts.zoho.in").unwrap();
+        assert_eq!(sandbox.api_domain().unwrap().as_str(), "https://sandbox.zohoapis.in/");
         assert_eq!(us.redirected_to("https://accounts.zoho.com").unwrap(), us);
     }
 
