@@ -7,6 +7,24 @@
 //!
 //! The protocol mechanics (PKCE, `state`, request building, error codes) come from
 //! [`oauth2`]; Zoho's quirks plug in at its seams (see `zoho-oauth-core`).
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use zoho_oauth_core::{ClientSecret, DataCenter, Endpoints, Environment, HttpClient, Scopes};
+//! # use zoho_oauth_flow::{ClientConfig, Flow};
+//! # async fn example(http: Arc<dyn HttpClient>, callback_url: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ClientConfig::new("1000.CLIENT", Endpoints::zoho(DataCenter::Eu, Environment::Production))
+//!     .client_secret(ClientSecret::new("from your secret store"))
+//!     .redirect_uri("https://app.example.com/oauth/callback")?
+//!     .scopes(Scopes::zoho(["ZohoCRM.modules.ALL"])?);
+//! let (url, pending) = Flow::new(config, http).authorization_url(); // Flow<CodeIssued>
+//! // ... send the user to `url`; Zoho redirects back to the callback ...
+//! let session = pending.exchange(callback_url).await?; // Flow<Authorized>
+//! let token = session.access_token().await?; // refreshed when near expiry
+//! # drop((url, token));
+//! # Ok(())
+//! # }
+//! ```
 
 mod authorized;
 mod config;
