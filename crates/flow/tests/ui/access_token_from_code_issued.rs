@@ -1,21 +1,5 @@
 //! There is no access token while the flow waits for the callback.
-use std::sync::Arc;
-use zoho_oauth_core::{BoxFuture, DataCenter, Endpoints, Environment, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError};
-use zoho_oauth_flow::{ClientConfig, Flow, Unauthorized};
-
-#[derive(Debug)]
-struct NoNetwork;
-
-impl HttpClient for NoNetwork {
-    fn execute(&self, _: HttpRequest, _: RequestKind) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        unimplemented!()
-    }
-}
-
-fn unauthorized() -> Flow<Unauthorized> {
-    let config = ClientConfig::new("1000.CLIENT", Endpoints::zoho(DataCenter::Us, Environment::Production));
-    Flow::new(config, Arc::new(NoNetwork))
-}
+include!("support/prelude.rs");
 
 async fn misuse() {
     let (_url, flow) = unauthorized().authorization_url();
