@@ -90,6 +90,16 @@ proptest! {
             format!("{:?}", tokens(&a, &r)),
             format!("{:?}", Callback::parse(&format!("code={c}&state={s}")).unwrap()),
             format!("{:?}", config(&k)),
+            {
+                let error = zoho_oauth::Error::NotSaved { message: "disk full".into(), tokens: Box::new(tokens(&a, &r)) };
+                format!("{error} {error:?}")
+            },
+            {
+                let store = zoho_oauth::MemoryStore::new();
+                let key = zoho_oauth::StoreKey::new("1000.CLIENT", "me", "https://accounts.zoho.com", zoho_oauth::Environment::Production);
+                runtime().block_on(zoho_oauth::TokenStore::save(&store, &key, &tokens(&a, &r))).unwrap();
+                format!("{store:?} {key:?}")
+            },
         ];
         for output in outputs {
             assert_clean(&output, &all)?;
