@@ -260,13 +260,16 @@ impl Flow<Authorized> {
 
     /// Sends an API request with the `Authorization` header added, and returns the response whatever its status.
     ///
-    /// If the resource server answers 401 (Zoho: `INVALID_TOKEN`), the token is refreshed once,
-    /// unless another task already did, and the request is sent once more; it never loops.
+    /// If the resource server rejects the token (Zoho: HTTP 401 with `"code":"INVALID_TOKEN"`;
+    /// RFC 6750: HTTP 401 with `error="invalid_token"` or no error at all), the token is refreshed
+    /// once, unless another task already did, and the request is sent once more; it never loops.
+    /// Other 401s, such as Zoho's `OAUTH_SCOPE_MISMATCH`, are returned as they are: a new token
+    /// would not help, and a refresh would spend Zoho's rate budget.
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse> {
         let token = self.access_token().await?;
         let retry = request.clone();
         let response = self.send_with(request, &token).await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
+        if !token_rejected(self.state.endpoints.dialect(), &response) {
             return Ok(response);
         }
         let fresh = self.refresh_replacing(&token).await?;
@@ -316,8 +319,51 @@ impl Flow<Authorized> {
     }
 }
 
+/// Whether a resource server's response says the access token itself was rejected.
+fn token_rejected(dialect: Dialect, response: &HttpResponse) -> bool {
+    if response.status() != StatusCode::UNAUTHORIZED {
+        return false;
+    }
+    match dialect {
+        Dialect::Zoho => serde_json::from_slice::<serde_json::Value>(response.body())
+            .is_ok_and(|body| body.get("code").and_then(serde_json::Value::as_str) == Some("INVALID_TOKEN")),
+        Dialect::Standard => match response.headers().get(http::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok())
+        {
+            // RFC 6750 section 3: no error attribute means the request lacked valid credentials.
+            Some(challenge) => challenge.contains("invalid_token") || !challenge.contains("error="),
+            None => true,
+        },
+    }
+}
+
 impl Flow<Unauthorized> {
     pub(crate) fn unauthorized(client: Arc<Client>) -> Self {
         Flow { client, state: Unauthorized::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, header: Option<&str>, body: &str) -> HttpResponse {
+        let mut builder = http::Response::builder().status(status);
+        if let Some(challenge) = header {
+            builder = builder.header(http::header::WWW_AUTHENTICATE, challenge);
+        }
+        builder.body(body.as_bytes().to_vec()).expect("a valid response")
+    }
+
+    #[test]
+    fn which_401s_mean_a_rejected_token() {
+        let invalid = r#"{"code":"INVALID_TOKEN","details":{},"message":"invalid oauth token","status":"error"}"#;
+        let scope = r#"{"code":"OAUTH_SCOPE_MISMATCH","details":{},"message":"invalid oauth scope","status":"error"}"#;
+        assert!(token_rejected(Dialect::Zoho, &response(401, None, invalid)));
+        assert!(!token_rejected(Dialect::Zoho, &response(401, None, scope)));
+        assert!(!token_rejected(Dialect::Zoho, &response(200, None, invalid)));
+        assert!(token_rejected(Dialect::Standard, &response(401, Some(r#"Bearer error="invalid_token""#), "")));
+        assert!(token_rejected(Dialect::Standard, &response(401, Some(r#"Bearer realm="api""#), "")));
+        assert!(token_rejected(Dialect::Standard, &response(401, None, "")));
+        assert!(!token_rejected(Dialect::Standard, &response(401, Some(r#"Bearer error="insufficient_scope""#), "")));
     }
 }
