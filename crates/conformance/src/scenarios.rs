@@ -40,6 +40,16 @@ fn rotating_only(kind: Kind) -> Option<&'static str> {
     kind.is_zoho().then_some("Zoho never rotates refresh tokens")
 }
 
+fn issuer_sending_only(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::OidcProvider => None,
+        Kind::Emulator => {
+            Some("Zoho does not send `iss`; its `accounts-server` is checked by zoho-foreign-accounts-server")
+        }
+        Kind::Authlib => Some("the server does not send `iss` (RFC 9207 is optional)"),
+    }
+}
+
 fn public_client_only(kind: Kind) -> Option<&'static str> {
     kind.is_zoho().then_some("Zoho has no public clients")
 }
@@ -66,6 +76,13 @@ pub fn catalogue() -> Vec<Scenario> {
             "the callback's state equals the one sent, and the exchange accepts it",
             everywhere,
             state_round_trip
+        ),
+        scenario!(
+            "issuer-mismatch",
+            "RFC 9207 2.4",
+            "a callback whose `iss` names another issuer fails with IssuerMismatch before any request, and the real `iss` is accepted",
+            issuer_sending_only,
+            issuer_mismatch
         ),
         scenario!(
             "state-mismatch",
@@ -302,6 +319,30 @@ async fn state_mismatch(t: &Target) -> anyhow::Result<()> {
     if let Some(before) = before {
         ensure!(t.emulator().map(|e| e.counters().token_exchange) == Some(before), "a token request was sent");
     }
+    Ok(())
+}
+
+async fn issuer_mismatch(t: &Target) -> anyhow::Result<()> {
+    let (url, pending) = t.flow(CLIENT)?.authorization_url();
+    let callback = url::Url::parse(&t.consent(&url).await?)?;
+    ensure!(query(&callback, "iss").is_some(), "the callback carries no iss");
+    let mut forged = callback.clone();
+    let pairs: Vec<(String, String)> = callback
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "iss" { "https://mix-up.example".to_owned() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let saved = serde_json::to_string(&pending.into_pending())?;
+    let first = t.flow(CLIENT)?.resume(serde_json::from_str(&saved)?)?;
+    match first.exchange(forged.as_str()).await {
+        Err(Error::IssuerMismatch) => {}
+        other => bail!("expected IssuerMismatch, got {:?}", other.map(|_| "tokens")),
+    }
+    let second = t.flow(CLIENT)?.resume(serde_json::from_str(&saved)?)?;
+    let _session = second.exchange(callback.as_str()).await.context("the genuine iss was refused")?;
     Ok(())
 }
 

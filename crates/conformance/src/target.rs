@@ -156,12 +156,17 @@ impl Target {
                 let eu = emulator.accounts_url("eu");
                 Endpoints::zoho_custom(&self.base, None, &[eu.as_str()])?.with_client_auth(auth)
             }
-            None => Endpoints::standard(
-                &format!("{}/authorize", self.base),
-                &format!("{}/token", self.base),
-                Some(&format!("{}/revoke", self.base)),
-            )?
-            .with_client_auth(auth),
+            None => {
+                let endpoints = Endpoints::standard(
+                    &format!("{}/authorize", self.base),
+                    &format!("{}/token", self.base),
+                    Some(&format!("{}/revoke", self.base)),
+                )?
+                .with_client_auth(auth);
+                // oidc-provider sends `iss` in every authorization response (RFC 9207), so every
+                // scenario against it checks it; Authlib does not send it.
+                if self.kind == Kind::OidcProvider { endpoints.with_issuer(&self.base) } else { endpoints }
+            }
         })
     }
 

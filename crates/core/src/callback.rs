@@ -16,6 +16,7 @@ pub struct Callback {
     error_description: Option<String>,
     location: Option<String>,
     accounts_server: Option<String>,
+    issuer: Option<String>,
 }
 
 impl Callback {
@@ -39,6 +40,7 @@ impl Callback {
             error_description: None,
             location: None,
             accounts_server: None,
+            issuer: None,
         };
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let duplicate = match name.as_ref() {
@@ -48,6 +50,7 @@ impl Callback {
                 "error_description" => parsed.error_description.replace(value.into_owned()).is_some(),
                 "location" => parsed.location.replace(value.into_owned()).is_some(),
                 "accounts-server" => parsed.accounts_server.replace(value.into_owned()).is_some(),
+                "iss" => parsed.issuer.replace(value.into_owned()).is_some(),
                 _ => false,
             };
             if duplicate {
@@ -87,6 +90,11 @@ impl Callback {
         self.location.as_deref()
     }
 
+    /// The `iss` parameter (RFC 9207): the issuer that sent the response.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
     /// Zoho's `accounts-server` parameter: where the code must be exchanged.
     pub fn accounts_server(&self) -> Option<&str> {
         self.accounts_server.as_deref()
@@ -101,6 +109,7 @@ impl fmt::Debug for Callback {
             .field("error", &self.error)
             .field("location", &self.location)
             .field("accounts_server", &self.accounts_server)
+            .field("issuer", &self.issuer)
             .finish()
     }
 }
@@ -128,7 +137,8 @@ mod tests {
         let cb = Callback::parse("?error=access_denied&state=s").unwrap();
         assert_eq!(cb.error(), Some("access_denied"));
         assert!(cb.code().is_none());
-        let cb = Callback::parse("code=c&state=s#frag").unwrap();
+        let cb = Callback::parse("code=c&state=s&iss=https%3A%2F%2Fas.example#frag").unwrap();
+        assert_eq!(cb.issuer(), Some("https://as.example"));
         assert_eq!(cb.state().unwrap().expose_secret(), "s");
     }
 

@@ -180,6 +180,9 @@ pub struct Endpoints {
     /// The environment the tokens belong to; part of the key they are stored under.
     #[serde(default)]
     environment: Environment,
+    /// The issuer the authorization response must name in `iss` (RFC 9207), if the server sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issuer: Option<String>,
 }
 
 impl Endpoints {
@@ -223,6 +226,7 @@ impl Endpoints {
             client_auth: ClientAuth::RequestBody,
             trusted_accounts_servers: trusted,
             environment: Environment::Production,
+            issuer: None,
         }
     }
 
@@ -240,6 +244,7 @@ impl Endpoints {
             client_auth: ClientAuth::BasicHeader,
             trusted_accounts_servers: Vec::new(),
             environment: Environment::Production,
+            issuer: None,
         })
     }
 
@@ -247,6 +252,21 @@ impl Endpoints {
     pub fn with_environment(mut self, environment: Environment) -> Self {
         self.environment = environment;
         self
+    }
+
+    /// Requires authorization responses to carry `iss` equal to `issuer` (RFC 9207), the defence
+    /// against mix-up attacks when one client talks to several authorization servers.
+    ///
+    /// Set it for servers that advertise `authorization_response_iss_parameter_supported`;
+    /// a response without `iss`, or with another one, is then refused before any request.
+    pub fn with_issuer(mut self, issuer: &str) -> Self {
+        self.issuer = Some(issuer.to_owned());
+        self
+    }
+
+    /// The issuer authorization responses must name, if one is required.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
     }
 
     /// The environment the tokens belong to.

@@ -24,6 +24,10 @@ pub enum Error {
         /// The `error_description`, if any, masked like any server text.
         description: Option<String>,
     },
+    /// The callback's `iss` is missing or names another issuer than the configured one (RFC 9207):
+    /// the response may come from another authorization server (a mix-up attack). Nothing was sent.
+    #[error("the callback's issuer does not match the authorization server; start the flow again")]
+    IssuerMismatch,
     /// The callback could not be read, or carried no code.
     #[error("malformed callback: {reason}")]
     MalformedCallback {

@@ -276,7 +276,8 @@ impl Flow<CodeIssued> {
     /// Exchanges the callback for tokens and moves to [`Authorized`].
     ///
     /// `callback` is the URL the browser was redirected to, or its query string. Before any
-    /// request is made, `state` is compared in constant time with the one this flow sent, a callback
+    /// request is made, `state` is compared in constant time with the one this flow sent, `iss` is
+    /// checked when the endpoints require it (RFC 9207), a callback
     /// error such as `access_denied` becomes [`Error::AuthorizationDenied`], and Zoho's
     /// `accounts-server` is checked against the trusted accounts servers: the code is exchanged
     /// there, never at an untrusted host.
@@ -298,6 +299,11 @@ impl Flow<CodeIssued> {
         }
         if !state_matches {
             return Err(Error::StateMismatch);
+        }
+        if let Some(expected) = self.client.config.endpoints.issuer() {
+            if callback.issuer() != Some(expected) {
+                return Err(Error::IssuerMismatch);
+            }
         }
         let code = callback
             .take_code()
