@@ -137,3 +137,29 @@ pub(crate) fn map_error(error: RequestTokenError<zoho_oauth_core::Error, ServerE
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zoho_revocation_carries_the_token_in_the_query_and_the_body() {
+        let request = http::Request::post("https://accounts.zoho.eu/oauth/v2/token/revoke")
+            .body(b"token=1000.abc%2Edef&token_type_hint=refresh_token".to_vec())
+            .expect("a valid request");
+        let request = zoho_revocation(request);
+        assert_eq!(request.uri().query(), Some("token=1000.abc.def"));
+        assert_eq!(request.body(), b"token=1000.abc%2Edef&token_type_hint=refresh_token");
+    }
+
+    #[test]
+    fn loopback_revocation_urls_get_an_https_stand_in() {
+        let (stand_in, target) = revocation_url(&Url::parse("http://127.0.0.1:8080/revoke").expect("a URL"));
+        assert_eq!(stand_in.url().as_str(), "https://127.0.0.1:8080/revoke");
+        assert_eq!(target.expect("the real URL").as_str(), "http://127.0.0.1:8080/revoke");
+        let (real, target) =
+            revocation_url(&Url::parse("https://accounts.zoho.com/oauth/v2/token/revoke").expect("a URL"));
+        assert_eq!(real.url().scheme(), "https");
+        assert!(target.is_none());
+    }
+}
