@@ -1,0 +1,245 @@
+//! The tool's errors: one line that says what to do next, and a documented exit code.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use zoho_oauth::{Error as FlowError, ErrorCode};
+
+use crate::format;
+
+/// The exit codes, as documented in `--help` and `docs/cli.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 1: anything not listed below (declined consent, state mismatch, a refusal by Zoho).
+    Failure = 1,
+    /// 2: the command line is wrong: an unknown flag or command, or a bad value.
+    Usage = 2,
+    /// 3: a login is needed: no saved tokens, a used or expired code, a revoked refresh token.
+    NeedsLogin = 3,
+    /// 4: Zoho is rate limiting this client; wait before trying again.
+    RateLimited = 4,
+    /// 5: the accounts server could not be reached or sent something unreadable; try again later.
+    Network = 5,
+    /// 6: the configuration or the token file cannot be used: missing client id or secret,
+    /// unsafe permissions, a malformed file, a client Zoho does not know.
+    Config = 6,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// A failed command: its exit code and a one-line message for stderr.
+#[derive(Debug)]
+pub struct CliError {
+    /// The exit code.
+    pub exit: Exit,
+    message: String,
+}
+
+/// The tool's result type.
+pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+impl CliError {
+    /// An error with `exit` and `message`.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Self { exit, message: message.into() }
+    }
+
+    /// A usage error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Exit::Usage, message)
+    }
+
+    /// A configuration or token-file error (exit 6).
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(Exit::Config, message)
+    }
+
+    /// No saved tokens for `profile` (exit 3).
+    pub fn not_logged_in(profile: &str) -> Self {
+        Self::new(
+            Exit::NeedsLogin,
+            format!("no saved tokens for profile {profile:?}; run `zoho-oauth login{}` first", profile_flag(profile)),
+        )
+    }
+
+    /// No saved tokens for `profile` with this client and environment (exit 3).
+    pub fn not_logged_in_with(profile: &str, client_id: &str, environment: &str) -> Self {
+        Self::new(
+            Exit::NeedsLogin,
+            format!(
+                "no saved tokens for profile {profile:?} with client {client_id} in {environment}; \
+                 run `zoho-oauth login{}` first",
+                profile_flag(profile)
+            ),
+        )
+    }
+
+    /// Zoho is rate limiting the client until `until` (exit 4).
+    pub fn rate_limited(until: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        Self::new(
+            Exit::RateLimited,
+            format!(
+                "Zoho is rate limiting this client (too many access tokens in a short time); \
+                 wait until {} ({}) before asking for a new token",
+                format::time(until),
+                format::relative(until, now)
+            ),
+        )
+    }
+
+    /// Maps a flow error to a message and an exit code; `during` says what was being done.
+    pub fn from_flow(error: FlowError, during: During<'_>) -> Self {
+        let login = |profile: &str| format!("run `zoho-oauth login{}` again", profile_flag(profile));
+        match error {
+            FlowError::StateMismatch => Self::new(
+                Exit::Failure,
+                "the browser came back with another `state` than this login sent (an old tab or a forged request); \
+                 run `zoho-oauth login` again",
+            ),
+            FlowError::AuthorizationDenied { error, .. } => Self::new(
+                Exit::Failure,
+                format!(
+                    "the authorization was declined in the browser ({error}); run `zoho-oauth login` again and accept"
+                ),
+            ),
+            FlowError::MalformedCallback { reason } => Self::new(
+                Exit::Failure,
+                format!("the browser came back without a usable code ({reason}); run `zoho-oauth login` again"),
+            ),
+            FlowError::UntrustedAccountsServer => Self::new(
+                Exit::Failure,
+                "the answer names an accounts server this client does not trust, so the code was not sent there; \
+                 for a custom accounts server, trust it with --trust-accounts-url",
+            ),
+            FlowError::Server(server) if server.error.is_invalid_grant() => match during {
+                During::SelfClient { profile } => Self::new(
+                    Exit::NeedsLogin,
+                    format!(
+                        "the self-client code was already used or has expired ({}); generate a new code in Zoho's API \
+                         console and run `zoho-oauth login{} --self-client CODE` again",
+                        server.error,
+                        profile_flag(profile)
+                    ),
+                ),
+                During::Login { profile } => Self::new(
+                    Exit::NeedsLogin,
+                    format!(
+                        "the authorization code was already used or has expired ({}); {}",
+                        server.error,
+                        login(profile)
+                    ),
+                ),
+                During::Refresh { profile } | During::Revoke { profile } => Self::new(
+                    Exit::NeedsLogin,
+                    format!("the refresh token was revoked or has expired ({}); {}", server.error, login(profile)),
+                ),
+            },
+            FlowError::Server(server)
+                if matches!(server.error, ErrorCode::InvalidClient | ErrorCode::InvalidClientSecret) =>
+            {
+                Self::config(format!(
+                    "Zoho does not accept this client id and secret ({}); check ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET \
+                     (or the config file) against Zoho's API console",
+                    server.error
+                ))
+            }
+            FlowError::Server(server) if server.error == ErrorCode::InvalidRedirectUri => Self::config(format!(
+                "Zoho does not accept the redirect URI ({}); register it in Zoho's API console, or change \
+                 --redirect-host, --redirect-port or --redirect-path to the registered one",
+                server.error
+            )),
+            FlowError::Server(server) => {
+                Self::new(Exit::Failure, format!("the accounts server refused the request: {server}"))
+            }
+            // The caller records the lock-out and reports it with its end time; this is the fallback.
+            FlowError::RateLimited(_) => Self::rate_limited(Utc::now() + crate::lockout::lockout(), Utc::now()),
+            FlowError::ReauthorizationRequired(server) => Self::new(
+                Exit::NeedsLogin,
+                format!("the refresh token was revoked or has expired ({}); {}", server.error, login(during.profile())),
+            ),
+            FlowError::NoRefreshToken => Self::new(
+                Exit::NeedsLogin,
+                format!("the access token has expired and no refresh token is saved; {}", login(during.profile())),
+            ),
+            FlowError::MalformedResponse { status, kind, excerpt } => Self::new(
+                Exit::Network,
+                format!(
+                    "the accounts server sent an unreadable answer (HTTP {status}, {kind}: {excerpt}); try again later"
+                ),
+            ),
+            FlowError::Transport(error) => Self::new(
+                Exit::Network,
+                format!("could not reach the accounts server ({error}); check the network and try again"),
+            ),
+            FlowError::Store { message } => Self::config(format!("{message}; fix the token file and try again")),
+            FlowError::NotSaved { message, .. } => Self::config(format!(
+                "new tokens could not be saved ({message}); fix the token file (permissions, disk space) and try again"
+            )),
+            FlowError::Config(error) => Self::usage(format!("invalid setting: {error}")),
+            other => Self::new(Exit::Failure, other.to_string()),
+        }
+    }
+
+    /// The message, on one line.
+    pub fn message(&self) -> String {
+        self.message.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+/// What the tool was doing when a flow error happened, to say what to do next.
+#[derive(Debug, Clone, Copy)]
+pub enum During<'a> {
+    /// Exchanging a code from the browser.
+    Login {
+        /// The profile.
+        profile: &'a str,
+    },
+    /// Exchanging a self-client code.
+    SelfClient {
+        /// The profile.
+        profile: &'a str,
+    },
+    /// Refreshing the access token.
+    Refresh {
+        /// The profile.
+        profile: &'a str,
+    },
+    /// Revoking the refresh token.
+    Revoke {
+        /// The profile.
+        profile: &'a str,
+    },
+}
+
+impl During<'_> {
+    fn profile(&self) -> &str {
+        match self {
+            During::Login { profile }
+            | During::SelfClient { profile }
+            | During::Refresh { profile }
+            | During::Revoke { profile } => profile,
+        }
+    }
+}
+
+/// ` --profile NAME` for a profile other than the default, for commands to suggest.
+pub fn profile_flag(profile: &str) -> String {
+    if profile == crate::config::DEFAULT_PROFILE { String::new() } else { format!(" --profile {profile}") }
+}
+
+impl From<zoho_oauth::store::Error> for CliError {
+    fn from(error: zoho_oauth::store::Error) -> Self {
+        Self::config(error.to_string())
+    }
+}
