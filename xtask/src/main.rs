@@ -1,6 +1,6 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
-//! One module per task would be the shape once there are several; today there is one, so it lives here.
+//! One module per task would be the shape once they grow; today each is one function that runs a crate of its own.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -13,6 +13,11 @@ Tasks:
                 Check the flow clause by clause against OAuth 2.0 servers.
                 NAME: emulator (default), oidc-provider, authlib, all.
                 Reports go to target/conformance/report.{md,json}.
+  bench [--quick] [--no-docs] [--render]
+                Benchmark the library against yup-oauth2, oauth2, bare reqwest and
+                the floor, in one release-built run. Results go to target/bench/*.json;
+                a full run also rewrites docs/benchmarks.md and docs/benchmarks-herd.svg.
+                --quick runs each benchmark once with tiny counts and leaves docs/ alone.
   help          Print this message
 ";
 
@@ -25,6 +30,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("conformance") => conformance(args.collect()),
+        Some("bench") => bench(args.collect()),
         Some(other) => {
             eprintln!("unknown task `{other}`\n\n{HELP}");
             ExitCode::FAILURE
@@ -43,6 +49,27 @@ fn conformance(args: Vec<String>) -> ExitCode {
     match status {
         Ok(status) if status.success() => ExitCode::SUCCESS,
         Ok(status) => ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)),
+        Err(error) => {
+            eprintln!("could not run cargo: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds the benchmark harness in release mode and runs it; it writes the JSON and the page itself.
+fn bench(args: Vec<String>) -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(project_root())
+        .args(["run", "--release", "--quiet", "--package", "zoho-oauth-bench", "--"])
+        .args(args)
+        .status();
+    match status {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("the benchmarks failed ({status})");
+            ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1))
+        }
         Err(error) => {
             eprintln!("could not run cargo: {error}");
             ExitCode::FAILURE
