@@ -279,6 +279,20 @@ fn server_code(result: Result<impl Sized, Error>) -> anyhow::Result<ErrorCode> {
     }
 }
 
+/// `url` with the value of query parameter `name` replaced, as an attacker would forge a callback.
+fn with_param(url: &url::Url, name: &str, value: &str) -> url::Url {
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == name { value.to_owned() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    let mut forged = url.clone();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    forged
+}
+
 fn query(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
@@ -326,15 +340,7 @@ async fn issuer_mismatch(t: &Target) -> anyhow::Result<()> {
     let (url, pending) = t.flow(CLIENT)?.authorization_url();
     let callback = url::Url::parse(&t.consent(&url).await?)?;
     ensure!(query(&callback, "iss").is_some(), "the callback carries no iss");
-    let mut forged = callback.clone();
-    let pairs: Vec<(String, String)> = callback
-        .query_pairs()
-        .map(|(k, v)| {
-            let v = if k == "iss" { "https://mix-up.example".to_owned() } else { v.into_owned() };
-            (k.into_owned(), v)
-        })
-        .collect();
-    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let forged = with_param(&callback, "iss", "https://mix-up.example");
     let saved = serde_json::to_string(&pending.into_pending())?;
     let first = t.flow(CLIENT)?.resume(serde_json::from_str(&saved)?)?;
     match first.exchange(forged.as_str()).await {
@@ -538,15 +544,7 @@ async fn zoho_foreign_accounts_server(t: &Target) -> anyhow::Result<()> {
     let before = emulator.counters().token_exchange;
     let (url, pending) = t.flow(CLIENT)?.authorization_url();
     let callback = url::Url::parse(&t.consent(&url).await?)?;
-    let mut forged = callback.clone();
-    let pairs: Vec<(String, String)> = callback
-        .query_pairs()
-        .map(|(k, v)| {
-            let v = if k == "accounts-server" { "https://accounts.evil.example".to_owned() } else { v.into_owned() };
-            (k.into_owned(), v)
-        })
-        .collect();
-    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let forged = with_param(&callback, "accounts-server", "https://accounts.evil.example");
     match pending.exchange(forged.as_str()).await {
         Err(Error::UntrustedAccountsServer) => {}
         other => bail!("expected UntrustedAccountsServer, got {:?}", other.map(|_| "tokens")),
