@@ -55,18 +55,22 @@ impl HttpClient for Scripted {
     }
 }
 
-fn session(http: Arc<Scripted>, clock: &ManualClock, expires_in: Duration) -> Flow<Authorized> {
-    let config = ClientConfig::new("1000.CLIENT", Endpoints::zoho(DataCenter::Us, Environment::Production))
-        .clock(Arc::new(clock.clone()));
-    let tokens = TokenSet::new(
+/// The tokens every test starts from: `initial`, refreshable with `refresh`, expiring in `expires_in`.
+fn initial_tokens(clock: &ManualClock, expires_in: Duration) -> TokenSet {
+    TokenSet::new(
         AccessToken::new("initial"),
         Some(RefreshToken::new("refresh")),
         clock.now() + expires_in,
         None,
         DataCenter::Us.accounts_server(),
         Scopes::empty(),
-    );
-    Flow::new(config, http).restore(tokens).unwrap()
+    )
+}
+
+fn session(http: Arc<Scripted>, clock: &ManualClock, expires_in: Duration) -> Flow<Authorized> {
+    let config = ClientConfig::new("1000.CLIENT", Endpoints::zoho(DataCenter::Us, Environment::Production))
+        .clock(Arc::new(clock.clone()));
+    Flow::new(config, http).restore(initial_tokens(clock, expires_in)).unwrap()
 }
 
 #[tokio::test]
@@ -217,15 +221,7 @@ mod with_a_store {
     }
 
     async fn seed(store: &dyn TokenStore, clock: &ManualClock, expires_in: Duration) {
-        let tokens = TokenSet::new(
-            AccessToken::new("initial"),
-            Some(RefreshToken::new("refresh")),
-            clock.now() + expires_in,
-            None,
-            DataCenter::Us.accounts_server(),
-            Scopes::empty(),
-        );
-        store.save(&key(), &tokens).await.unwrap();
+        store.save(&key(), &initial_tokens(clock, expires_in)).await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
