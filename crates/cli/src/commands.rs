@@ -275,7 +275,7 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> Result<()> {
             if only.is_some_and(|profile| key.user() != profile) {
                 continue;
             }
-            if let Some(tokens) = store.load(&key).await? {
+            if let Some(tokens) = store.load(&key).await?.map(zoho_oauth::Record::into_tokens) {
                 summaries.push(Summary::new(&key, &tokens, lockouts.until(&key, now)));
             }
         }
@@ -319,7 +319,7 @@ pub async fn revoke(settings: &Settings) -> Result<()> {
     let lockouts = Lockouts::beside(store_path);
     let mut text = String::new();
     for key in keys {
-        let Some(tokens) = store.load(&key).await? else { continue };
+        let Some(tokens) = store.load(&key).await?.map(zoho_oauth::Record::into_tokens) else { continue };
         let config = ClientConfig::new(key.client_id(), endpoints.clone().with_environment(key.environment()));
         let session = Flow::new(config, http.clone())
             .with_store(store.clone(), profile)

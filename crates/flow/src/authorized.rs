@@ -168,7 +168,7 @@ impl Flow<Authorized> {
             return Ok(fresh);
         };
         let _lock = store.lock(&key).await?;
-        if let Some(stored) = store.load(&key).await? {
+        if let Some(stored) = store.load(&key).await?.map(zoho_oauth_store::Record::into_tokens) {
             let newer = stored.expires_at() > current.expires_at();
             if newer && !needed(&stored) {
                 let stored = Arc::new(stored);
@@ -179,7 +179,7 @@ impl Flow<Authorized> {
         let fresh = Arc::new(self.refresh_request(current).await?);
         // Hold the new tokens first, so a failed save loses nothing.
         self.state.tokens.store(fresh.clone());
-        if let Err(error) = store.save(&key, &fresh).await {
+        if let Err(error) = store.save(&key, &fresh).await.map(drop) {
             return Err(Error::NotSaved { message: error.to_string(), tokens: Box::new(TokenSet::clone(&fresh)) });
         }
         Ok(fresh)

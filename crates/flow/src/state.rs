@@ -178,7 +178,7 @@ impl Flow<Unauthorized> {
                 continue;
             }
             // The user may have authorized at several data centers; the latest authorization wins.
-            if let Some(tokens) = persistence.store.load(&key).await? {
+            if let Some(tokens) = persistence.store.load(&key).await?.map(zoho_oauth_store::Record::into_tokens) {
                 if newest.as_ref().is_none_or(|n| tokens.expires_at() > n.expires_at()) {
                     newest = Some(tokens);
                 }

@@ -206,7 +206,7 @@ async fn rotation_replaces_the_refresh_token() {
 mod with_a_store {
     use super::*;
     use zoho_oauth_core::{BoxFuture as Fut, Environment};
-    use zoho_oauth_store::{FileStore, MemoryStore, StoreKey, StoreLock, TokenStore};
+    use zoho_oauth_store::{FileStore, MemoryStore, Record, StoreKey, StoreLock, TokenStore};
 
     fn key() -> StoreKey {
         StoreKey::new("1000.CLIENT", "alice", DataCenter::Us.accounts_server(), Environment::Production)
@@ -261,7 +261,7 @@ mod with_a_store {
         let session = stored_session(http.clone(), &clock, Arc::new(store.clone()));
         session.access_token().await.unwrap();
         drop(session);
-        let saved = store.load(&key()).await.unwrap().unwrap();
+        let saved = store.load(&key()).await.unwrap().unwrap().into_tokens();
         assert_eq!(saved.access_token().expose_secret(), "fresh-0");
         assert_eq!(saved.refresh_token().unwrap().expose_secret(), "refresh");
         let restarted = stored_session(http.clone(), &clock, Arc::new(store.clone()));
@@ -269,21 +269,26 @@ mod with_a_store {
         assert_eq!(http.refreshes.load(Ordering::SeqCst), 1);
     }
 
+    fn disk_full() -> zoho_oauth_store::Error {
+        zoho_oauth_store::Error::Io {
+            path: "/full/tokens.json".into(),
+            source: std::io::Error::other("no space left on device"),
+        }
+    }
+
     /// A store whose saves fail, as a full disk would.
     #[derive(Debug)]
     struct FullDisk(MemoryStore);
 
     impl TokenStore for FullDisk {
-        fn load<'a>(&'a self, key: &'a StoreKey) -> Fut<'a, zoho_oauth_store::Result<Option<TokenSet>>> {
+        fn load<'a>(&'a self, key: &'a StoreKey) -> Fut<'a, zoho_oauth_store::Result<Option<Record>>> {
             self.0.load(key)
         }
-        fn save<'a>(&'a self, _: &'a StoreKey, _: &'a TokenSet) -> Fut<'a, zoho_oauth_store::Result<()>> {
-            Box::pin(async {
-                Err(zoho_oauth_store::Error::Io {
-                    path: "/full/tokens.json".into(),
-                    source: std::io::Error::other("no space left on device"),
-                })
-            })
+        fn save<'a>(&'a self, _: &'a StoreKey, _: &'a TokenSet) -> Fut<'a, zoho_oauth_store::Result<u64>> {
+            Box::pin(async { Err(disk_full()) })
+        }
+        fn update<'a>(&'a self, _: &'a StoreKey, _: &'a Record) -> Fut<'a, zoho_oauth_store::Result<u64>> {
+            Box::pin(async { Err(disk_full()) })
         }
         fn delete<'a>(&'a self, key: &'a StoreKey) -> Fut<'a, zoho_oauth_store::Result<bool>> {
             self.0.delete(key)

@@ -14,7 +14,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// Reading, writing, locking or renaming a file failed.
-    #[error("token store i/o failed on {}", path.display())]
+    #[error("token store i/o failed on {}: {source}", path.display())]
     Io {
         /// The file or directory the operation was on: the token file, its temporary file,
         /// its lock file or its directory.
@@ -63,6 +63,18 @@ pub enum Error {
         path: PathBuf,
         /// The version the file declares.
         version: u64,
+    },
+    /// The entry changed or disappeared since it was read, so
+    /// [`TokenStore::update`](crate::TokenStore::update) wrote nothing: another writer got there
+    /// first. Load the entry again.
+    #[error(
+        "the stored tokens of {} at {} changed since they were read; nothing was written",
+        key.user(),
+        key.accounts_server()
+    )]
+    Conflict {
+        /// The key whose entry changed.
+        key: crate::StoreKey,
     },
     /// A background task doing blocking file work did not complete: the async runtime was shutting
     /// down while the operation was in flight, or the task panicked, which would be a bug.

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::format::Document;
 use crate::key::StoreKey;
 use crate::memory::RefreshLocks;
+use crate::record::{Record, RefreshState};
 use crate::store::{StoreLock, TokenStore};
 
 /// The largest token file the store reads. A token set takes well under a kilobyte, so a file
@@ -188,7 +189,7 @@ impl fmt::Debug for FileStore {
 }
 
 impl TokenStore for FileStore {
-    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<TokenSet>>> {
+    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<Record>>> {
         let key = key.clone();
         Box::pin(self.blocking(move |inner| {
             let Some((bytes, _)) = inner.read()? else {
@@ -199,13 +200,34 @@ impl TokenStore for FileStore {
         }))
     }
 
-    fn save<'a>(&'a self, key: &'a StoreKey, tokens: &'a TokenSet) -> BoxFuture<'a, Result<()>> {
+    fn save<'a>(&'a self, key: &'a StoreKey, tokens: &'a TokenSet) -> BoxFuture<'a, Result<u64>> {
         let key = key.clone();
         let tokens = tokens.clone();
         Box::pin(self.blocking(move |inner| {
             inner.modify(|document| {
-                document.upsert(&key, &tokens, Utc::now()).map_err(|_| encode_error(&inner.paths.file))?;
-                Ok(((), true))
+                let revision = document.revision(&key) + 1;
+                document
+                    .upsert(&key, &tokens, &RefreshState::default(), revision, Utc::now())
+                    .map_err(|_| encode_error(&inner.paths.file))?;
+                Ok((revision, true))
+            })
+        }))
+    }
+
+    fn update<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> BoxFuture<'a, Result<u64>> {
+        let key = key.clone();
+        let record = record.clone();
+        Box::pin(self.blocking(move |inner| {
+            inner.modify(|document| {
+                let stored = document.revision(&key);
+                if stored != record.revision() {
+                    return Err(Error::Conflict { key: key.clone() });
+                }
+                let revision = stored + 1;
+                document
+                    .upsert(&key, record.tokens(), record.refresh_state(), revision, Utc::now())
+                    .map_err(|_| encode_error(&inner.paths.file))?;
+                Ok((revision, true))
             })
         }))
     }

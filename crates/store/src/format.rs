@@ -17,14 +17,21 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use zoho_oauth_core::TokenSet;
 
+use crate::record::{Record, RefreshState};
+
 use crate::error::{Error, Result};
 use crate::key::StoreKey;
 
-/// The format version this crate writes, and the only one it reads so far.
+/// The format version this crate writes.
 ///
 /// A change that an older reader could misread or silently drop (a new field included) bumps it;
 /// a newer reader keeps a parser for every older version and migrates on its next write.
-pub(crate) const CURRENT_VERSION: u64 = 1;
+/// Version 2 added each entry's `revision` and `refresh` state; version 1 files are read with
+/// revision 1 and no refresh state, and written back as version 2.
+pub(crate) const CURRENT_VERSION: u64 = 2;
+
+/// The oldest format version this crate reads.
+const OLDEST_VERSION: u64 = 1;
 
 /// Indentation of an entry's fields (depth 3 in the pretty layout).
 const FIELD_INDENT: &str = "      ";
@@ -43,11 +50,15 @@ struct Entry<'a> {
     key_text: Cow<'a, str>,
     /// The token set's JSON text, laid out for its place in the file.
     tokens: Cow<'a, str>,
+    /// The refresh state's JSON text, laid out for its place in the file, when there is one.
+    refresh: Option<Cow<'a, str>>,
+    /// The entry's revision, for compare-and-swap.
+    revision: u64,
     /// The `saved_at` timestamp's JSON text. For people reading the file: the store does not use it.
     saved_at: Cow<'a, str>,
 }
 
-/// Version 1 as it is read.
+/// Versions 1 and 2 as they are read (version 1 has neither `refresh` nor `revision`).
 #[derive(Deserialize)]
 struct RawDocument<'a> {
     version: u64,
@@ -61,6 +72,10 @@ struct RawEntry<'a> {
     key: &'a RawValue,
     #[serde(borrow)]
     tokens: &'a RawValue,
+    #[serde(borrow, default)]
+    refresh: Option<&'a RawValue>,
+    #[serde(default)]
+    revision: Option<u64>,
     #[serde(borrow)]
     saved_at: &'a RawValue,
 }
@@ -92,15 +107,15 @@ impl<'a> Document<'a> {
             Ok(raw) => raw,
             Err(error) => {
                 return Err(match probe_version(bytes) {
-                    Ok(version) if version != CURRENT_VERSION => {
+                    Ok(version) if !(OLDEST_VERSION..=CURRENT_VERSION).contains(&version) => {
                         Error::UnsupportedVersion { path: path.to_owned(), version }
                     }
-                    Ok(_) => corrupt(describe(&error, "format version 1")),
+                    Ok(version) => corrupt(describe(&error, &format!("format version {version}"))),
                     Err(reason) => corrupt(reason),
                 });
             }
         };
-        if raw.version != CURRENT_VERSION {
+        if !(OLDEST_VERSION..=CURRENT_VERSION).contains(&raw.version) {
             return Err(Error::UnsupportedVersion { path: path.to_owned(), version: raw.version });
         }
         let mut entries = Vec::with_capacity(raw.tokens.len());
@@ -113,6 +128,9 @@ impl<'a> Document<'a> {
                 key,
                 key_text: Cow::Borrowed(e.key.get()),
                 tokens: Cow::Borrowed(e.tokens.get()),
+                // A `null` refresh state is no refresh state.
+                refresh: e.refresh.map(RawValue::get).filter(|text| *text != "null").map(Cow::Borrowed),
+                revision: e.revision.unwrap_or(1),
                 saved_at: Cow::Borrowed(e.saved_at.get()),
             });
         }
@@ -135,27 +153,50 @@ impl<'a> Document<'a> {
         self.entries.binary_search_by(|e| e.key.cmp(key))
     }
 
-    /// Decodes the token set stored under `key`. `path` is only for the errors.
-    pub(crate) fn get(&self, path: &Path, key: &StoreKey) -> Result<Option<TokenSet>> {
+    /// The revision of the entry for `key`, or 0 when there is none.
+    pub(crate) fn revision(&self, key: &StoreKey) -> u64 {
+        self.position(key).map_or(0, |index| self.entries[index].revision)
+    }
+
+    /// Decodes the record stored under `key`. `path` is only for the errors.
+    pub(crate) fn get(&self, path: &Path, key: &StoreKey) -> Result<Option<Record>> {
         let Ok(index) = self.position(key) else {
             return Ok(None);
         };
-        serde_json::from_str(&self.entries[index].tokens).map(Some).map_err(|e| Error::Corrupt {
+        let entry = &self.entries[index];
+        let corrupt = |field: &str, expected: &str, e: &serde_json::Error| Error::Corrupt {
             path: path.to_owned(),
             reason: format!(
-                "the `tokens` of entry {} (counting from 1, in key order) do not form a token set: {}",
+                "the `{field}` of entry {} (counting from 1, in key order) do not form {expected}: {}",
                 index + 1,
-                describe(&e, "a token set"),
+                describe(e, expected),
             ),
-        })
+        };
+        let tokens: TokenSet = serde_json::from_str(&entry.tokens).map_err(|e| corrupt("tokens", "a token set", &e))?;
+        let refresh: RefreshState = match &entry.refresh {
+            Some(text) => serde_json::from_str(text).map_err(|e| corrupt("refresh", "a refresh state", &e))?,
+            None => RefreshState::default(),
+        };
+        Ok(Some(Record::stored(tokens, refresh, entry.revision)))
     }
 
-    /// Inserts or replaces the entry for `key`, stamped with `now`.
-    pub(crate) fn upsert(&mut self, key: &StoreKey, tokens: &TokenSet, now: DateTime<Utc>) -> serde_json::Result<()> {
+    /// Inserts or replaces the entry for `key` at `revision`, stamped with `now`.
+    pub(crate) fn upsert(
+        &mut self,
+        key: &StoreKey,
+        tokens: &TokenSet,
+        refresh: &RefreshState,
+        revision: u64,
+        now: DateTime<Utc>,
+    ) -> serde_json::Result<()> {
+        let refresh =
+            if refresh.is_clear() { None } else { Some(Cow::Owned(indent(&serde_json::to_string_pretty(refresh)?))) };
         let entry = Entry {
             key: key.clone(),
             key_text: Cow::Owned(indent(&serde_json::to_string_pretty(key)?)),
             tokens: Cow::Owned(indent(&serde_json::to_string_pretty(tokens)?)),
+            refresh,
+            revision,
             saved_at: Cow::Owned(serde_json::to_string(&now)?),
         };
         match self.position(key) {
@@ -179,7 +220,13 @@ impl<'a> Document<'a> {
     /// The file's bytes: the current version, in `serde_json`'s pretty layout, entries sorted by
     /// key, ending in a newline, so that the file reads well and diffs well.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let size: usize = self.entries.iter().map(|e| e.key_text.len() + e.tokens.len() + e.saved_at.len() + 64).sum();
+        let size: usize = self
+            .entries
+            .iter()
+            .map(|e| {
+                e.key_text.len() + e.tokens.len() + e.refresh.as_ref().map_or(0, |r| r.len()) + e.saved_at.len() + 96
+            })
+            .sum();
         let mut out = String::with_capacity(size + 64);
         out.push_str("{\n  \"version\": ");
         out.push_str(&CURRENT_VERSION.to_string());
@@ -193,6 +240,16 @@ impl<'a> Document<'a> {
             out.push_str(FIELD_INDENT);
             out.push_str("\"tokens\": ");
             out.push_str(&entry.tokens);
+            out.push_str(",\n");
+            if let Some(refresh) = &entry.refresh {
+                out.push_str(FIELD_INDENT);
+                out.push_str("\"refresh\": ");
+                out.push_str(refresh);
+                out.push_str(",\n");
+            }
+            out.push_str(FIELD_INDENT);
+            out.push_str("\"revision\": ");
+            out.push_str(&entry.revision.to_string());
             out.push_str(",\n");
             out.push_str(FIELD_INDENT);
             out.push_str("\"saved_at\": ");
@@ -273,19 +330,46 @@ mod tests {
     struct TypedEntry {
         key: StoreKey,
         tokens: TokenSet,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refresh: Option<RefreshState>,
+        revision: u64,
         saved_at: DateTime<Utc>,
+    }
+
+    fn some_state() -> RefreshState {
+        RefreshState {
+            failures: 2,
+            retry_at: Some(Utc.with_ymd_and_hms(2030, 1, 1, 0, 5, 0).unwrap()),
+            last_failure: Some(crate::FailureRecord {
+                kind: crate::FailureKind::RateLimited,
+                code: Some("Access Denied".to_owned()),
+                at: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+            }),
+            renewed_at: None,
+        }
     }
 
     #[test]
     fn layout_is_serde_json_pretty_byte_for_byte() {
         let now = Utc.with_ymd_and_hms(2025, 5, 6, 7, 8, 9).unwrap();
-        for n in 0..4 {
+        for n in 0u64..4 {
             let mut document = Document::default();
-            let mut typed = Typed { version: 1, tokens: Vec::new() };
+            let mut typed = Typed { version: CURRENT_VERSION, tokens: Vec::new() };
             for i in (0..n).rev() {
                 let user = format!("user {i} \u{e9}\t");
-                document.upsert(&key(&user), &tokens(&format!("a{i}")), now).unwrap();
-                typed.tokens.insert(0, TypedEntry { key: key(&user), tokens: tokens(&format!("a{i}")), saved_at: now });
+                // Every other entry carries a refresh state, so both layouts are checked.
+                let state = if i % 2 == 0 { RefreshState::default() } else { some_state() };
+                document.upsert(&key(&user), &tokens(&format!("a{i}")), &state, i + 7, now).unwrap();
+                typed.tokens.insert(
+                    0,
+                    TypedEntry {
+                        key: key(&user),
+                        tokens: tokens(&format!("a{i}")),
+                        refresh: (!state.is_clear()).then_some(state),
+                        revision: i + 7,
+                        saved_at: now,
+                    },
+                );
             }
             let mut expected = serde_json::to_vec_pretty(&typed).unwrap();
             expected.push(b'\n');
@@ -314,14 +398,17 @@ mod tests {
                 Scopes::empty(),
             );
             let mut document = Document::default();
-            document.upsert(&key(&user), &tokens, now).unwrap();
-            let typed = Typed { version: 1, tokens: vec![TypedEntry { key: key(&user), tokens: tokens.clone(), saved_at: now }] };
+            document.upsert(&key(&user), &tokens, &RefreshState::default(), 1, now).unwrap();
+            let typed = Typed {
+                version: CURRENT_VERSION,
+                tokens: vec![TypedEntry { key: key(&user), tokens: tokens.clone(), refresh: None, revision: 1, saved_at: now }],
+            };
             let mut expected = serde_json::to_vec_pretty(&typed).unwrap();
             expected.push(b'\n');
             let written = document.encode();
             proptest::prop_assert_eq!(&written, &expected);
             let reparsed = Document::parse(Path::new("t"), &written).unwrap();
-            let loaded = reparsed.get(Path::new("t"), &key(&user)).unwrap().unwrap();
+            let loaded = reparsed.get(Path::new("t"), &key(&user)).unwrap().unwrap().into_tokens();
             proptest::prop_assert_eq!(serde_json::to_value(&loaded).unwrap(), serde_json::to_value(&tokens).unwrap());
         }
     }
@@ -331,14 +418,18 @@ mod tests {
         let now = Utc::now();
         let mut document = Document::default();
         for user in ["b", "c", "a"] {
-            document.upsert(&key(user), &tokens(user), now).unwrap();
+            document.upsert(&key(user), &tokens(user), &RefreshState::default(), 1, now).unwrap();
         }
-        document.upsert(&key("b"), &tokens("b2"), now).unwrap();
+        document.upsert(&key("b"), &tokens("b2"), &some_state(), 2, now).unwrap();
         let keys: Vec<&str> = document.keys().map(StoreKey::user).collect();
         assert_eq!(keys, ["a", "b", "c"]);
         let path = Path::new("t");
         let b = document.get(path, &key("b")).unwrap().unwrap();
-        assert_eq!(b.access_token().expose_secret(), "b2");
+        assert_eq!(b.tokens().access_token().expose_secret(), "b2");
+        assert_eq!(b.refresh_state(), &some_state());
+        assert_eq!(b.revision(), 2);
+        assert_eq!(document.revision(&key("b")), 2);
+        assert_eq!(document.revision(&key("z")), 0);
         assert!(document.remove(&key("b")));
         assert!(!document.remove(&key("b")));
         assert!(document.get(path, &key("b")).unwrap().is_none());
@@ -348,8 +439,8 @@ mod tests {
     fn unsorted_file_is_read_in_order() {
         let now = Utc::now();
         let mut document = Document::default();
-        document.upsert(&key("a"), &tokens("a"), now).unwrap();
-        document.upsert(&key("b"), &tokens("b"), now).unwrap();
+        document.upsert(&key("a"), &tokens("a"), &RefreshState::default(), 1, now).unwrap();
+        document.upsert(&key("b"), &tokens("b"), &RefreshState::default(), 1, now).unwrap();
         let mut value: serde_json::Value = serde_json::from_slice(&document.encode()).unwrap();
         value["tokens"].as_array_mut().unwrap().reverse();
         let text = serde_json::to_string(&value).unwrap();
@@ -390,19 +481,35 @@ mod tests {
         assert!(matches!(error, Error::Corrupt { .. }), "{error:?}");
         assert!(!format!("{error} {error:?}").contains("secret"), "{error}");
         // Saving another key copies the damaged entry through untouched.
-        document.upsert(&key("b"), &tokens("b"), Utc::now()).unwrap();
+        document.upsert(&key("b"), &tokens("b"), &RefreshState::default(), 1, Utc::now()).unwrap();
         let written = String::from_utf8(document.encode()).unwrap();
         assert!(written.contains(&format!(r#"{{"access_token":{{"oops":"{secret}"}}}}"#)));
     }
 
     #[test]
     fn version_is_checked_before_the_rest() {
-        let error = parse(r#"{"version":2,"tokens":"a shape version 1 does not know"}"#).unwrap_err();
-        assert!(matches!(error, Error::UnsupportedVersion { version: 2, .. }), "{error:?}");
-        let error = parse(r#"{"version":3,"tokens":[]}"#).unwrap_err();
+        let error = parse(r#"{"version":3,"tokens":"a shape version 2 does not know"}"#).unwrap_err();
         assert!(matches!(error, Error::UnsupportedVersion { version: 3, .. }), "{error:?}");
+        let error = parse(r#"{"version":0,"tokens":[]}"#).unwrap_err();
+        assert!(matches!(error, Error::UnsupportedVersion { version: 0, .. }), "{error:?}");
         let error = parse(r#"{"version":-1,"tokens":[]}"#).unwrap_err();
         assert!(matches!(error, Error::Corrupt { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn version_1_files_are_read_and_written_back_as_version_2() {
+        let v1 = format!(
+            r#"{{"version":1,"tokens":[{{"key":{},"tokens":{},"saved_at":"2025-01-01T00:00:00Z"}}]}}"#,
+            serde_json::to_string(&key("a")).unwrap(),
+            serde_json::to_string(&tokens("a")).unwrap(),
+        );
+        let document = parse(&v1).unwrap();
+        let record = document.get(Path::new("t"), &key("a")).unwrap().unwrap();
+        assert_eq!(record.revision(), 1);
+        assert!(record.refresh_state().is_clear());
+        let written = String::from_utf8(document.encode()).unwrap();
+        assert!(written.starts_with("{\n  \"version\": 2,"), "{written}");
+        assert!(written.contains("\"revision\": 1,"), "{written}");
     }
 
     #[test]
@@ -414,7 +521,7 @@ mod tests {
     #[test]
     fn empty_document_round_trips() {
         let bytes = Document::default().encode();
-        assert_eq!(String::from_utf8(bytes.clone()).unwrap(), "{\n  \"version\": 1,\n  \"tokens\": []\n}\n");
+        assert_eq!(String::from_utf8(bytes.clone()).unwrap(), "{\n  \"version\": 2,\n  \"tokens\": []\n}\n");
         assert_eq!(Document::parse(Path::new("t"), &bytes).unwrap().keys().count(), 0);
     }
 }

@@ -35,7 +35,7 @@
 //! store.save(&key, &tokens).await?;
 //!
 //! let loaded = store.load(&key).await?.expect("just saved");
-//! assert_eq!(loaded.refresh_token().map(|t| t.expose_secret()), Some("1000.refresh"));
+//! assert_eq!(loaded.tokens().refresh_token().map(|t| t.expose_secret()), Some("1000.refresh"));
 //! assert_eq!(store.keys().await?, vec![key]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })?;
@@ -49,7 +49,7 @@
 //!
 //! ```json
 //! {
-//!   "version": 1,
+//!   "version": 2,
 //!   "tokens": [
 //!     {
 //!       "key": {
@@ -66,13 +66,25 @@
 //!         "accounts_server": "https://accounts.zoho.eu",
 //!         "scopes": "ZohoCRM.modules.ALL ZohoCRM.users.READ"
 //!       },
+//!       "refresh": {
+//!         "failures": 1,
+//!         "retry_at": "2025-01-31T12:15:00Z",
+//!         "last_failure": {
+//!           "kind": "rate_limited",
+//!           "code": "Access Denied",
+//!           "at": "2025-01-31T12:00:00Z"
+//!         },
+//!         "renewed_at": "2025-01-31T11:00:00Z"
+//!       },
+//!       "revision": 7,
 //!       "saved_at": "2025-01-31T11:00:00.123456789Z"
 //!     }
 //!   ]
 //! }
 //! ```
 //!
-//! - `version` is the format version, `1` for this layout. A file with any other version is
+//! - `version` is the format version, `2` for this layout (version 1, without `refresh` and
+//!   `revision`, is still read, and written back as version 2 on the next change). A file with any other version is
 //!   refused with [`Error::UnsupportedVersion`] and never overwritten, so an older program cannot
 //!   destroy what a newer one wrote. Any change that an older reader could misread or would drop
 //!   on rewrite, a new field included, bumps the version; a newer reader keeps a parser for every
@@ -86,6 +98,12 @@
 //! - `tokens` is a [`TokenSet`](zoho_oauth_core::TokenSet) as it serializes: `refresh_token` and
 //!   `api_domain` may be absent, `expires_at` is an absolute RFC 3339 time in UTC, and `scopes` is
 //!   one space-separated string.
+//! - `refresh` is the [`RefreshState`] every process sharing the file respects: consecutive
+//!   failures, no renewal before `retry_at`, why the last renewal failed (`kind` is
+//!   `rate_limited`, `transient`, `rejected` or `grant_invalid`; `code` is the server's error code),
+//!   and when the tokens were last renewed. It holds no secret, and is left out when empty.
+//! - `revision` counts the entry's writes; [`TokenStore::update`] writes only if it is unchanged
+//!   since the entry was read.
 //! - `saved_at` is when the entry was last written, for people; the store does not use it.
 //!
 //! Beside the token file `tokens.json`, the store keeps:
@@ -115,10 +133,12 @@ mod file;
 mod format;
 mod key;
 mod memory;
+mod record;
 mod store;
 
 pub use error::{Error, Result};
 pub use file::FileStore;
 pub use key::StoreKey;
 pub use memory::MemoryStore;
+pub use record::{FailureKind, FailureRecord, Record, RefreshState};
 pub use store::{StoreLock, TokenStore};

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::OwnedMutexGuard;
 use zoho_oauth_core::{BoxFuture, TokenSet};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::key::StoreKey;
+use crate::record::{Record, RefreshState};
 use crate::store::{StoreLock, TokenStore};
 
 /// A store that keeps tokens in memory only, for tests and for applications that do not persist
@@ -21,11 +22,27 @@ pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
+/// The entries, and the highest revision ever given to each key, so that a key deleted and saved
+/// again never reuses a revision a stale writer may still hold.
+#[derive(Default)]
+struct Entries {
+    records: BTreeMap<StoreKey, Record>,
+    revisions: HashMap<StoreKey, u64>,
+}
+
+impl Entries {
+    fn next_revision(&mut self, key: &StoreKey) -> u64 {
+        let revision = self.revisions.entry(key.clone()).or_default();
+        *revision += 1;
+        *revision
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     // A standard mutex is right for the map: it is never held across an await point,
     // and every critical section is a few map operations.
-    tokens: Mutex<BTreeMap<StoreKey, TokenSet>>,
+    tokens: Mutex<Entries>,
     refresh_locks: RefreshLocks,
 }
 
@@ -35,7 +52,7 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn tokens(&self) -> MutexGuard<'_, BTreeMap<StoreKey, TokenSet>> {
+    fn tokens(&self) -> MutexGuard<'_, Entries> {
         // A panic elsewhere while holding the lock cannot leave the map half-updated:
         // every update is a single insert or remove, so the data is still consistent.
         self.inner.tokens.lock().unwrap_or_else(PoisonError::into_inner)
@@ -45,30 +62,46 @@ impl MemoryStore {
 /// Prints only how many token sets the store holds.
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryStore").field("len", &self.tokens().len()).finish_non_exhaustive()
+        f.debug_struct("MemoryStore").field("len", &self.tokens().records.len()).finish_non_exhaustive()
     }
 }
 
 impl TokenStore for MemoryStore {
-    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<TokenSet>>> {
+    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<Record>>> {
         // The work happens when the future is first polled, as with any future: one that is
         // dropped unpolled changes nothing.
-        Box::pin(async move { Ok(self.tokens().get(key).cloned()) })
+        Box::pin(async move { Ok(self.tokens().records.get(key).cloned()) })
     }
 
-    fn save<'a>(&'a self, key: &'a StoreKey, tokens: &'a TokenSet) -> BoxFuture<'a, Result<()>> {
+    fn save<'a>(&'a self, key: &'a StoreKey, tokens: &'a TokenSet) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
-            self.tokens().insert(key.clone(), tokens.clone());
-            Ok(())
+            let mut entries = self.tokens();
+            let revision = entries.next_revision(key);
+            entries.records.insert(key.clone(), Record::stored(tokens.clone(), RefreshState::default(), revision));
+            Ok(revision)
+        })
+    }
+
+    fn update<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let mut entries = self.tokens();
+            let stored = entries.records.get(key).map_or(0, Record::revision);
+            if stored != record.revision() {
+                return Err(Error::Conflict { key: key.clone() });
+            }
+            let revision = entries.next_revision(key);
+            let updated = Record::stored(record.tokens().clone(), record.refresh_state().clone(), revision);
+            entries.records.insert(key.clone(), updated);
+            Ok(revision)
         })
     }
 
     fn delete<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move { Ok(self.tokens().remove(key).is_some()) })
+        Box::pin(async move { Ok(self.tokens().records.remove(key).is_some()) })
     }
 
     fn keys(&self) -> BoxFuture<'_, Result<Vec<StoreKey>>> {
-        Box::pin(async move { Ok(self.tokens().keys().cloned().collect()) })
+        Box::pin(async move { Ok(self.tokens().records.keys().cloned().collect()) })
     }
 
     fn lock<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Box<dyn StoreLock>>> {

@@ -7,11 +7,14 @@ use zoho_oauth_core::{BoxFuture, TokenSet};
 
 use crate::error::Result;
 use crate::key::StoreKey;
+use crate::record::Record;
 
-/// Where token sets are kept between requests and across restarts.
+/// Where authorizations are kept between requests, across restarts and across processes.
 ///
-/// A store maps [`StoreKey`]s to [`TokenSet`]s. It keeps what the flow needs to call an API and to
-/// refresh: access token, refresh token, absolute expiry, API domain, accounts server and scopes.
+/// A store maps [`StoreKey`]s to [`Record`]s: the [`TokenSet`] the flow needs to call an API and
+/// to refresh (access token, refresh token, absolute expiry, API domain, accounts server, scopes),
+/// the [`RefreshState`](crate::RefreshState) every process sharing the store respects (backoff,
+/// rate-limit lock-out, when the tokens were last renewed), and a revision.
 /// It never holds the client secret, which belongs in the application's configuration.
 ///
 /// The trait is object safe, so a token manager can hold an `Arc<dyn TokenStore>`.
@@ -23,10 +26,12 @@ use crate::key::StoreKey;
 /// or worse a lockout, when another process sharing the same store has just done it.
 /// [`TokenStore::lock`] takes a lock on one key that excludes every other task and, for stores
 /// that persist, every other process using the same store.
+/// [`TokenStore::update`] writes only if the entry has not changed since it was read, so a writer
+/// that lost a race never overwrites newer tokens.
 /// A token manager refreshes like this:
 ///
 /// ```
-/// # use zoho_oauth_store::{MemoryStore, StoreKey, TokenStore};
+/// # use zoho_oauth_store::{MemoryStore, Record, StoreKey, TokenStore};
 /// # use zoho_oauth_core::{AccessToken, Environment, Scopes, TokenSet};
 /// # use chrono::{Duration, Utc};
 /// # async fn refresh_over_the_network(old: &TokenSet) -> TokenSet {
@@ -38,11 +43,12 @@ use crate::key::StoreKey;
 /// let _guard = store.lock(key).await?;
 /// // Load again while holding the lock: another process may have refreshed while we waited.
 /// let Some(current) = store.load(key).await? else { return Ok(None) };
-/// if current.is_fresh(Utc::now(), Duration::minutes(5)) {
-///     return Ok(Some(current));
+/// if current.tokens().is_fresh(Utc::now(), Duration::minutes(5)) {
+///     return Ok(Some(current.into_tokens()));
 /// }
-/// let refreshed = refresh_over_the_network(&current).await;
-/// store.save(key, &refreshed).await?;
+/// let refreshed = refresh_over_the_network(current.tokens()).await;
+/// // Saved before anyone is handed the new tokens; refused if the entry changed meanwhile.
+/// store.update(key, &current.with_tokens(refreshed.clone())).await?;
 /// // `_guard` is dropped on return, which lets the next waiter in.
 /// Ok(Some(refreshed))
 /// # }
@@ -54,29 +60,43 @@ use crate::key::StoreKey;
 /// ```
 ///
 /// The lock guards only refreshes: [`load`](TokenStore::load), [`save`](TokenStore::save),
-/// [`delete`](TokenStore::delete) and [`keys`](TokenStore::keys) work whether or not anyone holds it,
-/// and each of them is atomic on its own.
+/// [`update`](TokenStore::update), [`delete`](TokenStore::delete) and [`keys`](TokenStore::keys)
+/// work whether or not anyone holds it, and each of them is atomic on its own.
+///
+/// Every backend passes the same behaviour suite (`crates/store/tests/behaviour.rs`).
 pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
-    /// The token set stored under `key`, or `None` when there is none.
-    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<TokenSet>>>;
+    /// The record stored under `key`, or `None` when there is none.
+    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<Record>>>;
 
-    /// Stores `tokens` under `key`, replacing whatever was there.
+    /// Stores `tokens` under `key` as a new authorization, replacing whatever was there and
+    /// clearing its refresh state, and returns the entry's new revision.
     ///
+    /// This is what a new grant (a code exchange, a new login) does: it wins over anything stored.
     /// When this returns `Ok`, the tokens are durable as far as the backend can make them:
     /// the file backend has flushed them to disk.
-    fn save<'a>(&'a self, key: &'a StoreKey, tokens: &'a TokenSet) -> BoxFuture<'a, Result<()>>;
+    fn save<'a>(&'a self, key: &'a StoreKey, tokens: &'a TokenSet) -> BoxFuture<'a, Result<u64>>;
 
-    /// Removes the token set stored under `key`, returning whether there was one.
+    /// Writes `record`'s tokens and refresh state under `key` only if the stored entry still has
+    /// [`record.revision()`](Record::revision), and returns the entry's new revision.
+    ///
+    /// When the entry changed or disappeared since `record` was read, nothing is written and the
+    /// answer is [`Error::Conflict`](crate::Error::Conflict): the caller should load again.
+    /// A record of revision 0 (never stored) is written only where no entry exists.
+    /// Durable on `Ok`, like [`save`](TokenStore::save).
+    fn update<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> BoxFuture<'a, Result<u64>>;
+
+    /// Removes the entry stored under `key`, returning whether there was one.
     fn delete<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<bool>>;
 
-    /// Every key that has a token set, in ascending order.
+    /// Every key that has an entry, in ascending order.
     fn keys(&self) -> BoxFuture<'_, Result<Vec<StoreKey>>>;
 
     /// Waits until no other task or process holds the refresh lock for `key`, then takes it.
     ///
-    /// The lock is released when the returned guard is dropped.
+    /// The lock is released when the returned guard is dropped, and by the backend when the
+    /// process holding it dies.
     /// It is advisory: it excludes only others who also call `lock`.
-    /// Hold it across "load, refresh over the network, save", as the [trait docs](TokenStore) show.
+    /// Hold it across "load, refresh over the network, update", as the [trait docs](TokenStore) show.
     /// Taking it twice for the same key in the same task deadlocks.
     fn lock<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Box<dyn StoreLock>>>;
 }
@@ -89,12 +109,16 @@ pub trait StoreLock: Send + Sync + fmt::Debug {
 
 /// A shared store is a store, so generic code can take `S: TokenStore` and be given an `Arc`.
 impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
-    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<TokenSet>>> {
+    fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<Record>>> {
         (**self).load(key)
     }
 
-    fn save<'a>(&'a self, key: &'a StoreKey, tokens: &'a TokenSet) -> BoxFuture<'a, Result<()>> {
+    fn save<'a>(&'a self, key: &'a StoreKey, tokens: &'a TokenSet) -> BoxFuture<'a, Result<u64>> {
         (**self).save(key, tokens)
+    }
+
+    fn update<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> BoxFuture<'a, Result<u64>> {
+        (**self).update(key, record)
     }
 
     fn delete<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<bool>> {

@@ -12,7 +12,9 @@ use common::{arb_key, arb_tokens, assert_same, key, same, tokens};
 use proptest::prelude::*;
 use tempfile::TempDir;
 use zoho_oauth_core::{Environment, TokenSet};
-use zoho_oauth_store::{FileStore, MemoryStore, StoreKey, TokenStore};
+use zoho_oauth_store::{
+    Error, FailureKind, FailureRecord, FileStore, MemoryStore, Record, RefreshState, StoreKey, TokenStore,
+};
 
 /// A store under test, with whatever must outlive it.
 struct Fixture {
@@ -60,10 +62,10 @@ mod suite {
         let store = &f.store;
         let k = key("alice");
         store.save(&k, &tokens("first")).await.unwrap();
-        assert_same(&store.load(&k).await.unwrap().unwrap(), &tokens("first"));
+        assert_same(&store.load(&k).await.unwrap().unwrap().into_tokens(), &tokens("first"));
 
         store.save(&k, &tokens("second")).await.unwrap();
-        assert_same(&store.load(&k).await.unwrap().unwrap(), &tokens("second"));
+        assert_same(&store.load(&k).await.unwrap().unwrap().into_tokens(), &tokens("second"));
         assert_eq!(store.keys().await.unwrap(), vec![k.clone()]);
 
         assert!(store.delete(&k).await.unwrap());
@@ -87,7 +89,7 @@ mod suite {
             store.save(k, &tokens(&format!("t{i}"))).await.unwrap();
         }
         for (i, k) in variants.iter().enumerate() {
-            assert_same(&store.load(k).await.unwrap().unwrap(), &tokens(&format!("t{i}")));
+            assert_same(&store.load(k).await.unwrap().unwrap().into_tokens(), &tokens(&format!("t{i}")));
         }
         let mut expected = variants.to_vec();
         expected.sort();
@@ -95,14 +97,14 @@ mod suite {
 
         assert!(store.delete(&variants[4]).await.unwrap());
         assert!(store.load(&variants[4]).await.unwrap().is_none());
-        assert_same(&store.load(&base).await.unwrap().unwrap(), &tokens("t0"));
+        assert_same(&store.load(&base).await.unwrap().unwrap().into_tokens(), &tokens("t0"));
         assert_eq!(store.keys().await.unwrap().len(), variants.len() - 1);
     }
 
     pub(super) async fn another_handle_sees_the_same_tokens(f: Fixture) {
         f.store.save(&key("a"), &tokens("one")).await.unwrap();
         let other = (f.reopen)();
-        assert_same(&other.load(&key("a")).await.unwrap().unwrap(), &tokens("one"));
+        assert_same(&other.load(&key("a")).await.unwrap().unwrap().into_tokens(), &tokens("one"));
         other.save(&key("b"), &tokens("two")).await.unwrap();
         assert_eq!(f.store.keys().await.unwrap(), vec![key("a"), key("b")]);
     }
@@ -126,7 +128,7 @@ mod suite {
         assert_eq!(keys.len(), 80);
         for t in 0..8 {
             for i in 0..10 {
-                let loaded = f.store.load(&key(&format!("task{t}-key{i}"))).await.unwrap().unwrap();
+                let loaded = f.store.load(&key(&format!("task{t}-key{i}"))).await.unwrap().unwrap().into_tokens();
                 assert_same(&loaded, &tokens(&format!("{t}-{i}")));
             }
         }
@@ -174,7 +176,7 @@ mod suite {
             tasks.push(tokio::spawn(async move {
                 for _ in 0..5 {
                     let _guard = store.lock(&k).await.unwrap();
-                    let current = store.load(&k).await.unwrap().unwrap();
+                    let current = store.load(&k).await.unwrap().unwrap().into_tokens();
                     let n: u32 = current.access_token().expose_secret().parse().unwrap();
                     // Yield while "refreshing", as a network call would.
                     tokio::task::yield_now().await;
@@ -185,8 +187,62 @@ mod suite {
         for task in tasks {
             task.await.unwrap();
         }
-        let last = f.store.load(&k).await.unwrap().unwrap();
+        let last = f.store.load(&k).await.unwrap().unwrap().into_tokens();
         assert_eq!(last.access_token().expose_secret(), "30");
+    }
+
+    /// `update` writes only over the revision it read, so a writer that lost a race never
+    /// overwrites newer tokens; `save` always wins, as a new grant must.
+    pub(super) async fn update_is_compare_and_swap(f: Fixture) {
+        let k = key("cas");
+        // A record never stored is written only where nothing is.
+        let first = f.store.update(&k, &Record::new(tokens("first"))).await.unwrap();
+        assert!(matches!(f.store.update(&k, &Record::new(tokens("again"))).await, Err(Error::Conflict { .. })));
+        let read = f.store.load(&k).await.unwrap().unwrap();
+        assert_eq!(read.revision(), first);
+        let other = (f.reopen)();
+        let stale = other.load(&k).await.unwrap().unwrap();
+        let second = f.store.update(&k, &read.with_tokens(tokens("second"))).await.unwrap();
+        assert!(second > first, "revisions grow: {first} then {second}");
+        match other.update(&k, &stale.clone().with_tokens(tokens("stale"))).await {
+            Err(Error::Conflict { key }) => assert_eq!(key, k),
+            other => panic!("a stale writer must get a conflict, got {other:?}"),
+        }
+        assert_same(&f.store.load(&k).await.unwrap().unwrap().into_tokens(), &tokens("second"));
+        // A new grant replaces whatever is there, and later updates build on it.
+        let third = other.save(&k, &tokens("new grant")).await.unwrap();
+        assert!(third > second);
+        assert!(matches!(f.store.update(&k, &stale).await, Err(Error::Conflict { .. })));
+        // An entry deleted since it was read is a conflict too: the update does not resurrect it.
+        let current = f.store.load(&k).await.unwrap().unwrap();
+        assert!(f.store.delete(&k).await.unwrap());
+        assert!(matches!(f.store.update(&k, &current).await, Err(Error::Conflict { .. })));
+        assert!(f.store.load(&k).await.unwrap().is_none());
+    }
+
+    /// The refresh state is kept beside the tokens for every handle, and a new grant clears it.
+    pub(super) async fn refresh_state_is_shared_and_cleared_by_a_new_grant(f: Fixture) {
+        let k = key("state");
+        f.store.save(&k, &tokens("t")).await.unwrap();
+        let read = f.store.load(&k).await.unwrap().unwrap();
+        assert!(read.refresh_state().is_clear());
+        let at = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let state = RefreshState {
+            failures: 3,
+            retry_at: Some(at + chrono::Duration::minutes(15)),
+            last_failure: Some(FailureRecord {
+                kind: FailureKind::RateLimited,
+                code: Some("Access Denied".into()),
+                at,
+            }),
+            renewed_at: Some(at - chrono::Duration::hours(1)),
+        };
+        f.store.update(&k, &read.with_refresh_state(state.clone())).await.unwrap();
+        let seen = (f.reopen)().load(&k).await.unwrap().unwrap();
+        assert_eq!(seen.refresh_state(), &state);
+        assert_same(seen.tokens(), &tokens("t"));
+        f.store.save(&k, &tokens("u")).await.unwrap();
+        assert!((f.reopen)().load(&k).await.unwrap().unwrap().refresh_state().is_clear());
     }
 
     pub(super) async fn debug_output_holds_no_token(f: Fixture) {
@@ -206,7 +262,7 @@ mod suite {
         for store in [&f.store, &reopened] {
             assert_eq!(store.keys().await.unwrap(), expected.keys().cloned().collect::<Vec<_>>());
             for (k, t) in &expected {
-                let loaded = store.load(k).await.unwrap().expect("a saved key loads");
+                let loaded = store.load(k).await.unwrap().expect("a saved key loads").into_tokens();
                 assert!(same(&loaded, t), "{k:?} did not round-trip");
             }
         }
@@ -255,6 +311,16 @@ macro_rules! behaviour_suite {
             }
 
             #[tokio::test]
+            async fn update_is_compare_and_swap() {
+                suite::update_is_compare_and_swap(super::$backend()).await;
+            }
+
+            #[tokio::test]
+            async fn refresh_state_is_shared_and_cleared_by_a_new_grant() {
+                suite::refresh_state_is_shared_and_cleared_by_a_new_grant(super::$backend()).await;
+            }
+
+            #[tokio::test]
             async fn debug_output_holds_no_token() {
                 suite::debug_output_holds_no_token(super::$backend()).await;
             }
@@ -274,7 +340,7 @@ macro_rules! behaviour_suite {
                         let f = super::$backend();
                         f.store.save(&k, &first).await.unwrap();
                         f.store.save(&k, &second).await.unwrap();
-                        assert!(same(&f.store.load(&k).await.unwrap().unwrap(), &second));
+                        assert!(same(&f.store.load(&k).await.unwrap().unwrap().into_tokens(), &second));
                         assert_eq!(f.store.keys().await.unwrap(), vec![k.clone()]);
                         assert!(f.store.delete(&k).await.unwrap());
                         assert!(f.store.load(&k).await.unwrap().is_none());

@@ -101,7 +101,7 @@ async fn insecure_permissions_can_be_allowed() {
     set_mode(&path, 0o640);
 
     let store = FileStore::new(&path).allow_insecure_permissions();
-    assert_same(&store.load(&key("a")).await.unwrap().unwrap(), &tokens("a"));
+    assert_same(&store.load(&key("a")).await.unwrap().unwrap().into_tokens(), &tokens("a"));
     store.save(&key("b"), &tokens("b")).await.unwrap();
     assert_eq!(mode(&path), 0o640, "the opt-out keeps the file's chosen mode");
     assert_eq!(store.keys().await.unwrap().len(), 2);
@@ -162,18 +162,18 @@ async fn duplicate_keys_are_corrupt() {
 async fn newer_format_version_is_refused_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.json");
-    let newer = r#"{"version": 2, "entries": {"something": "new"}}"#;
+    let newer = r#"{"version": 3, "entries": {"something": "new"}}"#;
     std::fs::write(&path, newer).unwrap();
     set_mode(&path, 0o600);
     let store = FileStore::new(&path);
     match store.load(&key("a")).await {
         Err(Error::UnsupportedVersion { path: p, version }) => {
             assert_eq!(p, path);
-            assert_eq!(version, 2);
+            assert_eq!(version, 3);
         }
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
-    assert!(matches!(store.save(&key("a"), &tokens("a")).await, Err(Error::UnsupportedVersion { version: 2, .. })));
+    assert!(matches!(store.save(&key("a"), &tokens("a")).await, Err(Error::UnsupportedVersion { version: 3, .. })));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), newer);
 }
 
@@ -198,7 +198,7 @@ async fn stale_temporary_file_is_replaced() {
     let store = FileStore::new(&path);
     store.save(&key("a"), &tokens("a")).await.unwrap();
     assert!(!temp.exists());
-    assert_same(&store.load(&key("a")).await.unwrap().unwrap(), &tokens("a"));
+    assert_same(&store.load(&key("a")).await.unwrap().unwrap().into_tokens(), &tokens("a"));
 }
 
 #[tokio::test]
@@ -210,10 +210,10 @@ async fn file_has_the_documented_shape() {
     store.save(&key("a"), &tokens("first")).await.unwrap();
 
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.starts_with("{\n  \"version\": 1,\n"), "pretty-printed, version first:\n{text}");
+    assert!(text.starts_with("{\n  \"version\": 2,\n"), "pretty-printed, version first:\n{text}");
     assert!(text.ends_with("}\n"));
     let document: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(document["version"], 1);
+    assert_eq!(document["version"], 2);
     let entries = document["tokens"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0]["key"]["user"], "a", "entries are sorted by key");
@@ -227,6 +227,8 @@ async fn file_has_the_documented_shape() {
     assert_eq!(entry["tokens"]["expires_at"], "2030-01-02T03:04:05.123456789Z");
     assert_eq!(entry["tokens"]["api_domain"], "https://www.zohoapis.eu/");
     assert_eq!(entry["tokens"]["scopes"], "ZohoCRM.modules.ALL ZohoCRM.users.READ");
+    assert_eq!(entry["revision"], 1);
+    assert!(entry.get("refresh").is_none(), "a clear refresh state is left out");
     assert!(entry["saved_at"].as_str().unwrap().ends_with('Z'));
     assert!(!text.contains("secret"), "no client secret field");
 }
@@ -242,7 +244,7 @@ async fn documented_example_file_loads() {
         .take_while(|line| line.trim() != "//! ```")
         .map(|line| format!("{}\n", line.trim_start_matches("//!").trim_start_matches(' ')))
         .collect();
-    assert!(example.contains("\"version\": 1"), "{example}");
+    assert!(example.contains("\"version\": 2"), "{example}");
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.json");
@@ -256,7 +258,14 @@ async fn documented_example_file_loads() {
         zoho_oauth_core::Environment::Production,
     );
     assert_eq!(store.keys().await.unwrap(), vec![key.clone()]);
-    let loaded = store.load(&key).await.unwrap().unwrap();
+    let record = store.load(&key).await.unwrap().unwrap();
+    assert_eq!(record.revision(), 7);
+    assert_eq!(record.refresh_state().failures, 1);
+    assert_eq!(
+        record.refresh_state().last_failure.as_ref().map(|f| f.kind),
+        Some(zoho_oauth_store::FailureKind::RateLimited)
+    );
+    let loaded = record.into_tokens();
     assert_eq!(loaded.access_token().expose_secret(), "1000.access");
     assert_eq!(loaded.scopes().len(), 2);
 }
@@ -308,7 +317,7 @@ fn child_process() {
             "counter" => {
                 for _ in 0..INCREMENTS_PER_COUNTER {
                     let _guard = store.lock(&key("counter")).await.unwrap();
-                    let current = store.load(&key("counter")).await.unwrap().unwrap();
+                    let current = store.load(&key("counter")).await.unwrap().unwrap().into_tokens();
                     let n: u64 = current.access_token().expose_secret().parse().unwrap();
                     store.save(&key("counter"), &tokens(&(n + 1).to_string())).await.unwrap();
                 }
@@ -409,7 +418,7 @@ async fn eight_processes_saving_different_keys_lose_nothing() {
     for w in 0..WRITERS {
         for i in (0..KEYS_PER_WRITER).step_by(50) {
             let loaded = store.load(&writer_key(&w.to_string(), i)).await.unwrap();
-            assert_same(&loaded.expect("every key is present"), &small_tokens(&format!("{w}-{i}")));
+            assert_same(&loaded.expect("every key is present").into_tokens(), &small_tokens(&format!("{w}-{i}")));
         }
     }
     assert_eq!(mode(&path), 0o600);
@@ -449,7 +458,7 @@ async fn killed_writer_leaves_old_or_new_value() {
         serde_json::from_str::<serde_json::Value>(&text)
             .unwrap_or_else(|e| panic!("round {round}: the file does not parse: {e}"));
         let reader = FileStore::new(&path);
-        let value = reader.load(&key("victim")).await.unwrap().unwrap();
+        let value = reader.load(&key("victim")).await.unwrap().unwrap().into_tokens();
         let value = value.access_token().expose_secret().to_owned();
         let allowed = match last_saved {
             // The save that was in flight may or may not have landed.
@@ -463,7 +472,7 @@ async fn killed_writer_leaves_old_or_new_value() {
         assert_eq!(reader.keys().await.unwrap().len(), BYSTANDERS + 1, "round {round}");
         for i in 0..BYSTANDERS {
             let bystander = reader.load(&key(&format!("bystander{i}"))).await.unwrap();
-            assert_same(&bystander.expect("bystanders survive"), &tokens(&format!("b{i}")));
+            assert_same(&bystander.expect("bystanders survive").into_tokens(), &tokens(&format!("b{i}")));
         }
         previous = value;
     }
@@ -471,7 +480,7 @@ async fn killed_writer_leaves_old_or_new_value() {
 
     // The store still works after all that.
     store.save(&key("victim"), &tokens("after")).await.unwrap();
-    assert_same(&store.load(&key("victim")).await.unwrap().unwrap(), &tokens("after"));
+    assert_same(&store.load(&key("victim")).await.unwrap().unwrap().into_tokens(), &tokens("after"));
 }
 
 /// The refresh lock excludes another process holding it for the same key, and only that key.
@@ -518,6 +527,6 @@ async fn refresh_lock_serialises_read_modify_write_across_processes() {
     for (c, child) in children.into_iter().enumerate() {
         assert_success(child, &format!("counter {c}"));
     }
-    let last = store.load(&key("counter")).await.unwrap().unwrap();
+    let last = store.load(&key("counter")).await.unwrap().unwrap().into_tokens();
     assert_eq!(last.access_token().expose_secret(), (COUNTERS * INCREMENTS_PER_COUNTER).to_string());
 }

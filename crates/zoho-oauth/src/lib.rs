@@ -19,7 +19,9 @@ pub use zoho_oauth_flow::{
     RefreshPolicy, Result, RevokeError, SelfClient, Unauthorized,
 };
 pub use zoho_oauth_reqwest::{ReqwestClient, ReqwestClientBuilder, RetryPolicy};
-pub use zoho_oauth_store::{FileStore, MemoryStore, StoreKey, StoreLock, TokenStore};
+pub use zoho_oauth_store::{
+    FailureKind, FailureRecord, FileStore, MemoryStore, Record, RefreshState, StoreKey, StoreLock, TokenStore,
+};
 
 /// Token storage: the trait, its backends and its error type.
 pub use zoho_oauth_store as store;

@@ -25,7 +25,7 @@ async fn tokens_survive_a_restart_and_follow_every_change() {
         let (url, pending) = h.flow().with_store(store.clone(), "alice").authorization_url();
         let session = pending.exchange(&h.consent(&url).await).await.unwrap();
         let saved = store.load(&key).await.unwrap().expect("saved under the user's data center");
-        assert!(saved.access_token().ct_eq(session.tokens().access_token()));
+        assert!(saved.tokens().access_token().ct_eq(session.tokens().access_token()));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -41,7 +41,7 @@ async fn tokens_survive_a_restart_and_follow_every_change() {
     h.clock.advance(Duration::minutes(58));
     let fresh = session.access_token().await.unwrap();
     assert_eq!(h.emulator.counters_for("eu").token_refresh, 1);
-    assert!(store.load(&key).await.unwrap().unwrap().access_token().ct_eq(&fresh), "the refresh was saved");
+    assert!(store.load(&key).await.unwrap().unwrap().tokens().access_token().ct_eq(&fresh), "the refresh was saved");
 
     // Revocation removes the tokens at the server and on disk.
     let _unauthorized = session.revoke().await.unwrap();

@@ -195,7 +195,7 @@ impl Harness {
         let store = self.store().await;
         for key in store.keys().await.expect("keys") {
             if key.user() == profile {
-                let tokens = store.load(&key).await.expect("load").expect("saved");
+                let tokens = store.load(&key).await.expect("load").expect("saved").into_tokens();
                 return Some((key, tokens));
             }
         }
