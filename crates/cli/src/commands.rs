@@ -142,7 +142,7 @@ fn untrusted_saved(error: FlowError, profile: &str, during: During<'_>) -> CliEr
             "the saved tokens of profile {profile:?} come from an accounts server the current settings do not \
              trust; use the same --dc, --accounts-url and --trust-accounts-url as at login"
         )),
-        other => CliError::from_flow(other, during),
+        other => CliError::from_flow(&other, during),
     }
 }
 
@@ -249,7 +249,7 @@ async fn renew(
                     lockouts.record(key, until);
                     CliError::rate_limited(until, Utc::now())
                 }
-                other => CliError::from_flow(other, During::Refresh { profile }),
+                other => CliError::from_flow(&other, During::Refresh { profile }),
             };
             // A token that still works is worth more to a script than an error, unless a login is needed.
             if still_works && matches!(failure.exit, Exit::RateLimited | Exit::Network) {
@@ -327,7 +327,7 @@ pub async fn revoke(settings: &Settings) -> Result<()> {
             .map_err(|e| untrusted_saved(e, profile, During::Revoke { profile }))?;
         info!("revoking the grant at {}", key.accounts_server());
         if let Err(failed) = session.revoke().await {
-            let error = CliError::from_flow(failed.error, During::Revoke { profile });
+            let error = CliError::from_flow(&failed.error, During::Revoke { profile });
             return Err(CliError::new(
                 error.exit,
                 format!(

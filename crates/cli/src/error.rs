@@ -93,8 +93,14 @@ impl CliError {
     }
 
     /// Maps a flow error to a message and an exit code; `during` says what was being done.
-    pub fn from_flow(error: FlowError, during: During<'_>) -> Self {
+    pub fn from_flow(error: &FlowError, during: During<'_>) -> Self {
         let login = |profile: &str| format!("run `zoho-oauth login{}` again", profile_flag(profile));
+        if error.needs_reauthorization() {
+            return Self::new(
+                Exit::NeedsLogin,
+                format!("the saved grant can no longer be renewed ({error}); {}", login(during.profile())),
+            );
+        }
         match error {
             FlowError::StateMismatch => Self::new(
                 Exit::Failure,
@@ -116,7 +122,7 @@ impl CliError {
                 "the answer names an accounts server this client does not trust, so the code was not sent there; \
                  for a custom accounts server, trust it with --trust-accounts-url",
             ),
-            FlowError::Server(server) if server.error.is_invalid_grant() => match during {
+            FlowError::Server(server) if zoho_oauth::core::dialect::grant_is_invalid(&server.error) => match during {
                 During::SelfClient { profile } => Self::new(
                     Exit::NeedsLogin,
                     format!(
@@ -158,10 +164,13 @@ impl CliError {
             }
             // The caller records the lock-out and reports it with its end time; this is the fallback.
             FlowError::RateLimited(_) => Self::rate_limited(Utc::now() + crate::lockout::lockout(), Utc::now()),
-            FlowError::ReauthorizationRequired(server) => Self::new(
-                Exit::NeedsLogin,
-                format!("the refresh token was revoked or has expired ({}); {}", server.error, login(during.profile())),
-            ),
+            FlowError::Refresh(failure) if failure.kind() == zoho_oauth::FailureKind::RateLimited => {
+                Self::rate_limited(failure.retry_at().unwrap_or_else(Utc::now), Utc::now())
+            }
+            FlowError::Refresh(failure) => match failure.cause() {
+                Some(cause) => Self::from_flow(cause, during),
+                None => Self::new(Exit::Failure, failure.to_string()),
+            },
             FlowError::NoRefreshToken => Self::new(
                 Exit::NeedsLogin,
                 format!("the access token has expired and no refresh token is saved; {}", login(during.profile())),
@@ -176,9 +185,9 @@ impl CliError {
                 Exit::Network,
                 format!("could not reach the accounts server ({error}); check the network and try again"),
             ),
-            FlowError::Store { message } => Self::config(format!("{message}; fix the token file and try again")),
-            FlowError::NotSaved { message, .. } => Self::config(format!(
-                "new tokens could not be saved ({message}); fix the token file (permissions, disk space) and try again"
+            FlowError::Store(error) => Self::config(format!("{error}; fix the token file and try again")),
+            FlowError::NotSaved { source, .. } => Self::config(format!(
+                "new tokens could not be saved ({source}); fix the token file (permissions, disk space) and try again"
             )),
             FlowError::Config(error) => Self::usage(format!("invalid setting: {error}")),
             other => Self::new(Exit::Failure, other.to_string()),

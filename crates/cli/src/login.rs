@@ -37,7 +37,7 @@ pub async fn run(settings: &Settings, args: &LoginArgs) -> Result<()> {
             flow.self_client(code)
                 .exchange()
                 .await
-                .map_err(|e| CliError::from_flow(e, During::SelfClient { profile }))?
+                .map_err(|e| CliError::from_flow(e.error(), During::SelfClient { profile }))?
         }
         None => browser(settings, args, config, http, store.clone()).await?,
     };
@@ -68,7 +68,7 @@ async fn browser(
     let mut listener = Listener::bind(redirect).await?;
     let config = config
         .redirect_uri(redirect.as_str())
-        .map_err(|e| CliError::from_flow(e, During::Login { profile }))?
+        .map_err(|e| CliError::from_flow(&e, During::Login { profile }))?
         .scopes(login.scopes.value.clone());
     let (url, pending) = Flow::new(config, http).with_store(store, profile).authorization_url();
     info!("scopes: {}", login.scopes.value.join(","));
@@ -83,15 +83,15 @@ async fn browser(
     let callback = wait(&mut listener, Duration::from_secs(args.timeout), redirect.as_str()).await?;
     drop(listener);
     info!("the browser came back; exchanging the code");
-    let result = pending.exchange(&callback.url).await;
+    let result = pending.exchange(&callback.url).await.map_err(zoho_oauth::ExchangeError::into_error);
     match &result {
         Ok(_) => callback.answer(true, "").await,
         Err(error) => {
-            let message = CliError::from_flow(error.clone(), During::Login { profile }).message();
+            let message = CliError::from_flow(error, During::Login { profile }).message();
             callback.answer(false, &message).await;
         }
     }
-    result.map_err(|e| CliError::from_flow(e, During::Login { profile }))
+    result.map_err(|e| CliError::from_flow(&e, During::Login { profile }))
 }
 
 /// Opens the URL in the user's browser.

@@ -12,6 +12,15 @@ use chrono::{DateTime, Duration, Utc};
 pub trait Clock: fmt::Debug + Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;
+
+    /// The current time in whole seconds since the Unix epoch, as cheaply as the clock can read it.
+    ///
+    /// The token manager's cached read asks this on every call, so a clock may answer from a
+    /// coarser, cheaper source than [`now`](Clock::now), as long as it is never more than a second
+    /// away from it. The default reads [`now`](Clock::now).
+    fn unix_seconds(&self) -> i64 {
+        self.now().timestamp()
+    }
 }
 
 /// The system's wall clock.
@@ -21,6 +30,14 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    /// On Linux, the kernel's coarse real-time clock (`CLOCK_REALTIME_COARSE`): it is read from
+    /// memory the kernel shares with the process, without a system call or a hardware timer read,
+    /// and is accurate to a few milliseconds, far finer than the one-second answer needs.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn unix_seconds(&self) -> i64 {
+        rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse).tv_sec
     }
 }
 
@@ -69,6 +86,15 @@ pub type SharedClock = Arc<dyn Clock>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_clock_seconds_agree_with_now() {
+        let before = Utc::now().timestamp();
+        let seconds = SystemClock.unix_seconds();
+        let after = Utc::now().timestamp();
+        // The coarse clock may lag by a few milliseconds, which can cross a second boundary.
+        assert!((before - 1..=after).contains(&seconds), "{before} <= {seconds} <= {after}");
+    }
 
     #[test]
     fn manual_clock_clones_share_time() {

@@ -134,8 +134,6 @@ impl fmt::Debug for ServerError {
     }
 }
 
-impl oauth2::ErrorResponse for ServerError {}
-
 /// An error code from the token endpoint.
 ///
 /// The RFC 6749 codes and Zoho's own; any other code is kept in [`ErrorCode::Other`].
@@ -207,12 +205,6 @@ impl ErrorCode {
             "Access Denied" => ErrorCode::TooManyRequests,
             other => ErrorCode::Other(other.to_owned()),
         }
-    }
-
-    /// Whether the grant (code or refresh token) is dead: retrying cannot help,
-    /// only a new authorization can.
-    pub fn is_invalid_grant(&self) -> bool {
-        matches!(self, ErrorCode::InvalidGrant | ErrorCode::InvalidCode)
     }
 }
 

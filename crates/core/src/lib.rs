@@ -1,10 +1,9 @@
 //! Core types for Zoho OAuth 2.0: secrets, scopes, data centers, token sets, response parsing,
 //! and the HTTP seam the flow talks through.
 //!
-//! **This crate does no I/O and names no HTTP library.** It builds on
-//! [`oauth2`](https://docs.rs/oauth2) for the protocol's types and plugs Zoho's quirks into
-//! `oauth2`'s extension points: [`ZohoTokenResponse`] as the token-response type and
-//! [`ServerError`] as the error-response type.
+//! **This crate does no I/O and names no HTTP library.** Where Zoho differs from the RFCs is
+//! decided in one module, [`dialect`]: token and revocation answers are read there in one parse,
+//! into a [`TokenResponse`] or a typed [`Error`].
 //!
 //! ```
 //! use zoho_oauth_core::{DataCenter, Endpoints, Environment, Scopes};
@@ -20,10 +19,10 @@
 
 pub mod callback;
 pub mod clock;
+pub mod dialect;
 pub mod endpoints;
 pub mod error;
 pub mod redact;
-pub mod response;
 pub mod scope;
 pub mod secret;
 pub mod token;
@@ -35,7 +34,7 @@ pub use endpoints::{ClientAuth, DataCenter, Dialect, Endpoints, Environment};
 pub use error::{Error, ErrorCode, MalformedKind, Result, ServerError};
 pub use scope::{Scope, Scopes};
 pub use secret::{AccessToken, AuthorizationCode, ClientSecret, CsrfState, PkceVerifier, RefreshToken};
-pub use token::{DEFAULT_ACCESS_TOKEN_LIFETIME, TokenSet, ZohoTokenResponse};
+pub use token::{DEFAULT_ACCESS_TOKEN_LIFETIME, TokenResponse, TokenSet};
 pub use transport::{
     BoxFuture, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError, TransportErrorKind,
 };

@@ -1,9 +1,6 @@
 //! Token-endpoint responses and the token set the flow keeps.
 
-use std::time::Duration as StdDuration;
-
 use chrono::{DateTime, Duration, Utc};
-use oauth2::basic::BasicTokenType;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -17,30 +14,41 @@ pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::hours(1);
 /// A successful token response ([RFC 6749 section 5.1](https://www.rfc-editor.org/rfc/rfc6749#section-5.1)),
 /// read as leniently as Zoho's variants require.
 ///
-/// It plugs into `oauth2` as the client's token-response type. It tolerates:
+/// It is built by [`dialect::read_token_answer`](crate::dialect::read_token_answer) from one
+/// parse of the body. It tolerates:
 /// - the legacy variant with `expires_in_sec`, where `expires_in` is then in milliseconds;
 /// - a missing `expires_in` (the caller falls back to [`DEFAULT_ACCESS_TOKEN_LIFETIME`]);
 /// - numbers sent as strings;
 /// - a missing `token_type` (Bearer is assumed);
 /// - `scope` separated by spaces or commas.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ZohoTokenResponse {
-    access_token: oauth2::AccessToken,
-    #[serde(default = "bearer", deserialize_with = "token_type")]
-    token_type: BasicTokenType,
-    #[serde(default, deserialize_with = "lenient_seconds", skip_serializing_if = "Option::is_none")]
-    expires_in: Option<u64>,
-    #[serde(default, deserialize_with = "lenient_seconds", skip_serializing_if = "Option::is_none")]
-    expires_in_sec: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<oauth2::RefreshToken>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    api_domain: Option<String>,
-    #[serde(default, deserialize_with = "lenient_scopes", skip_serializing_if = "Option::is_none")]
-    scope: Option<Vec<oauth2::Scope>>,
+///
+/// `Debug` redacts the tokens.
+#[derive(Debug)]
+pub struct TokenResponse {
+    pub(crate) access_token: AccessToken,
+    pub(crate) token_type: Option<String>,
+    pub(crate) lifetime_seconds: Option<u64>,
+    pub(crate) refresh_token: Option<RefreshToken>,
+    pub(crate) api_domain: Option<String>,
+    pub(crate) scope: Option<String>,
 }
 
-impl ZohoTokenResponse {
+impl TokenResponse {
+    /// The access token.
+    pub fn access_token(&self) -> &AccessToken {
+        &self.access_token
+    }
+
+    /// The refresh token, when the server sent a non-blank one.
+    pub fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+
+    /// The `token_type` as sent (Bearer when absent).
+    pub fn token_type(&self) -> &str {
+        self.token_type.as_deref().unwrap_or("Bearer")
+    }
+
     /// The API domain the server returned, e.g. `https://www.zohoapis.eu`.
     pub fn api_domain(&self) -> Option<&str> {
         self.api_domain.as_deref()
@@ -48,25 +56,16 @@ impl ZohoTokenResponse {
 
     /// The access-token lifetime in seconds, whichever variant the server used.
     pub fn lifetime_seconds(&self) -> Option<u64> {
-        // When `expires_in_sec` is present, `expires_in` is in milliseconds and must be ignored.
-        self.expires_in_sec.or(self.expires_in)
+        self.lifetime_seconds
+    }
+
+    /// The granted scopes as sent, if the server listed them.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
     }
 }
 
-fn bearer() -> BasicTokenType {
-    BasicTokenType::Bearer
-}
-
-fn token_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BasicTokenType, D::Error> {
-    let value = Option::<String>::deserialize(deserializer)?;
-    Ok(match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("bearer") => BasicTokenType::Bearer,
-        Some("mac") => BasicTokenType::Mac,
-        Some(_) => BasicTokenType::Extension(value.unwrap_or_default()),
-    })
-}
-
-fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     struct Seconds;
 
     impl<'de> Visitor<'de> for Seconds {
@@ -121,35 +120,6 @@ fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<
     deserializer.deserialize_any(Seconds)
 }
 
-fn lenient_scopes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<oauth2::Scope>>, D::Error> {
-    let value = Option::<String>::deserialize(deserializer)?;
-    Ok(value.map(|s| Scopes::parse(&s).iter().map(|scope| oauth2::Scope::new(scope.as_str().to_owned())).collect()))
-}
-
-impl oauth2::TokenResponse for ZohoTokenResponse {
-    type TokenType = BasicTokenType;
-
-    fn access_token(&self) -> &oauth2::AccessToken {
-        &self.access_token
-    }
-
-    fn token_type(&self) -> &BasicTokenType {
-        &self.token_type
-    }
-
-    fn expires_in(&self) -> Option<StdDuration> {
-        self.lifetime_seconds().map(StdDuration::from_secs)
-    }
-
-    fn refresh_token(&self) -> Option<&oauth2::RefreshToken> {
-        self.refresh_token.as_ref()
-    }
-
-    fn scopes(&self) -> Option<&Vec<oauth2::Scope>> {
-        self.scope.as_ref()
-    }
-}
-
 /// The tokens one authorization holds: what the flow keeps and a token store persists.
 ///
 /// Expiry is absolute (`expires_at`), so a stored set stays meaningful after a restart.
@@ -186,7 +156,7 @@ impl TokenSet {
     /// the response does not list the granted ones. A refresh response without a refresh token keeps
     /// `previous_refresh_token`; one with a new token (rotation) replaces it.
     pub fn from_response(
-        response: ZohoTokenResponse,
+        response: TokenResponse,
         now: DateTime<Utc>,
         accounts_server: impl Into<String>,
         fallback_api_domain: Option<&Url>,
@@ -206,13 +176,15 @@ impl TokenSet {
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .or_else(|| fallback_api_domain.cloned());
         let scopes = match &response.scope {
-            Some(granted) => granted.iter().filter_map(|s| crate::scope::Scope::new(s.as_str()).ok()).collect(),
+            // Granted scopes are informative: the lenient parse keeps what it can read.
+            Some(granted) => Scopes::parse(granted),
             None => requested.clone(),
         };
-        let refresh_token =
-            response.refresh_token.map(|r| RefreshToken::new(r.into_secret())).or(previous_refresh_token);
+        // A blank refresh token is no refresh token: the held one stays (RFC 6749 section 6
+        // lets the server keep the old one, and a blank value cannot be a new one).
+        let refresh_token = response.refresh_token.or(previous_refresh_token);
         Self {
-            access_token: AccessToken::new(response.access_token.into_secret()),
+            access_token: response.access_token,
             refresh_token,
             expires_at,
             api_domain,
@@ -260,40 +232,18 @@ impl TokenSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oauth2::TokenResponse;
 
-    fn parse(json: &str) -> ZohoTokenResponse {
-        serde_json::from_str(json).unwrap()
+    fn parse(json: &str) -> TokenResponse {
+        let response = http::Response::builder().status(200).body(json.as_bytes().to_vec()).unwrap();
+        crate::dialect::read_token_answer(crate::Dialect::Zoho, &response).unwrap()
     }
 
     #[test]
-    fn standard_zoho_response() {
-        let r = parse(
-            r#"{"access_token":"1000.a.b","refresh_token":"1000.c.d","api_domain":"https://www.zohoapis.com","token_type":"Bearer","expires_in":3600}"#,
-        );
-        assert_eq!(r.expires_in(), Some(StdDuration::from_secs(3600)));
-        assert_eq!(r.refresh_token().unwrap().secret(), "1000.c.d");
-        assert_eq!(r.api_domain(), Some("https://www.zohoapis.com"));
-    }
-
-    #[test]
-    fn legacy_expires_in_sec_means_milliseconds() {
-        let r = parse(
-            r#"{"access_token":"x","expires_in_sec":3600,"api_domain":"https://www.zohoapis.com","token_type":"Bearer","expires_in":3600000}"#,
-        );
-        assert_eq!(r.lifetime_seconds(), Some(3600));
-    }
-
-    #[test]
-    fn lenient_fields() {
-        let r = parse(r#"{"access_token":"x","expires_in":"3600","scope":"A.b.ALL,C.d.READ"}"#);
-        assert_eq!(r.lifetime_seconds(), Some(3600));
-        assert_eq!(r.token_type(), &BasicTokenType::Bearer);
-        assert_eq!(r.scopes().unwrap().len(), 2);
-        let r = parse(r#"{"access_token":"x","token_type":"bearer","expires_in":null}"#);
-        assert_eq!(r.lifetime_seconds(), None);
-        assert!(serde_json::from_str::<ZohoTokenResponse>(r#"{"access_token":"x","expires_in":"soon"}"#).is_err());
-        assert!(serde_json::from_str::<ZohoTokenResponse>(r#"{"error":"invalid_code"}"#).is_err());
+    fn a_blank_refresh_token_keeps_the_held_one() {
+        let now = Utc::now();
+        let r = parse(r#"{"access_token":"x","refresh_token":"  "}"#);
+        let set = TokenSet::from_response(r, now, "a", None, &Scopes::empty(), Some(RefreshToken::new("held")));
+        assert_eq!(set.refresh_token().unwrap().expose_secret(), "held");
     }
 
     #[test]

@@ -30,6 +30,15 @@ pub struct RefreshPolicy {
     /// After a rate-limit answer, send no refresh for this long (default 15 minutes: Zoho's lock-out
     /// is reported to last 15 to 30 minutes, and refreshing during it only prolongs it).
     pub rate_limit_lockout: Duration,
+    /// The shortest time between two renewals of one grant while its access token still works
+    /// (default 30 seconds), so a short-lived token can never turn every call into a refresh.
+    pub min_interval: Duration,
+    /// While a failure is remembered, the store is read again at most this often (default
+    /// 2 seconds) to adopt tokens another process saved meanwhile.
+    pub store_recheck: Duration,
+    /// After this many consecutive refusals (a 4xx other than 408 and 429 that does not say the
+    /// grant is dead, such as `invalid_client`), stop retrying until a person acts (default 3).
+    pub max_rejections: u32,
 }
 
 impl Default for RefreshPolicy {
@@ -39,11 +48,23 @@ impl Default for RefreshPolicy {
             initial_backoff: Duration::seconds(2),
             max_backoff: Duration::minutes(5),
             rate_limit_lockout: Duration::minutes(15),
+            min_interval: Duration::seconds(30),
+            store_recheck: Duration::seconds(2),
+            max_rejections: 3,
         }
     }
 }
 
 impl RefreshPolicy {
+    /// The margin used for a token that lived `lifetime` when it was obtained: the configured
+    /// margin, but never more than half the lifetime, so that a token living no longer than the
+    /// margin (60-second tokens against the five-minute default) is still used for half its life
+    /// instead of being renewed on every call.
+    pub(crate) fn effective_margin(&self, lifetime: Duration) -> Duration {
+        let half = lifetime / 2;
+        if half < self.margin { half.max(Duration::zero()) } else { self.margin }
+    }
+
     /// The wait after `failures` consecutive failures (at least 1).
     pub(crate) fn backoff(&self, failures: u32) -> Duration {
         let factor = 1i32.checked_shl(failures.saturating_sub(1).min(30)).unwrap_or(i32::MAX);
@@ -192,5 +213,16 @@ mod tests {
         assert_eq!(policy.backoff(5), Duration::seconds(32));
         assert_eq!(policy.backoff(9), Duration::minutes(5));
         assert_eq!(policy.backoff(u32::MAX), Duration::minutes(5));
+    }
+
+    #[test]
+    fn margin_is_bounded_by_half_the_lifetime() {
+        let policy = RefreshPolicy::default();
+        assert_eq!(policy.effective_margin(Duration::hours(1)), Duration::minutes(5));
+        assert_eq!(policy.effective_margin(Duration::seconds(60)), Duration::seconds(30));
+        assert_eq!(policy.effective_margin(Duration::seconds(120)), Duration::seconds(60));
+        assert_eq!(policy.effective_margin(Duration::seconds(-5)), Duration::zero());
+        let wide = RefreshPolicy { margin: Duration::seconds(3700), ..policy };
+        assert_eq!(wide.effective_margin(Duration::hours(1)), Duration::minutes(30));
     }
 }

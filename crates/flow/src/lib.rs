@@ -5,8 +5,9 @@
 //! exchanging a code that was never requested, calling the API before authorization, or reusing a
 //! consumed state does not compile.
 //!
-//! The protocol mechanics (PKCE, `state`, request building, error codes) come from
-//! [`oauth2`]; Zoho's quirks plug in at its seams (see `zoho-oauth-core`).
+//! The front-channel mechanics (PKCE, `state`, the authorization URL) come from [`oauth2`],
+//! behind one module; token requests are small form posts read in one parse by
+//! `zoho_oauth_core::dialect`, where every Zoho quirk is decided.
 //!
 //! ```no_run
 //! # use std::sync::Arc;
@@ -27,12 +28,20 @@
 //! ```
 
 mod authorized;
+mod client;
+mod code_issued;
 mod config;
 mod error;
-mod glue;
-mod state;
+mod flow;
+mod manager;
+mod oauth;
+mod requests;
+mod unauthorized;
 
-pub use authorized::{Authorized, RevokeError};
+pub use authorized::RevokeError;
+pub use code_issued::ExchangeError;
 pub use config::{AccessType, ClientConfig, DEFAULT_REFRESH_MARGIN, Prompt, RefreshPolicy};
-pub use error::{Error, Result};
-pub use state::{CodeIssued, Flow, FlowState, Redirect, SelfClient, Unauthorized};
+pub use error::{Error, RefreshError, Result};
+pub use flow::{Authorized, CodeIssued, Flow, FlowState, Redirect, SelfClient, Unauthorized};
+pub use manager::CurrentToken;
+pub use zoho_oauth_store::FailureKind;

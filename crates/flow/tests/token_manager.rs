@@ -128,7 +128,8 @@ async fn concurrent_callers_share_one_failure() {
         })
         .collect();
     for task in tasks {
-        assert!(matches!(task.await.unwrap(), Err(Error::MalformedResponse { .. })));
+        let result = task.await.unwrap();
+        assert!(matches!(result.as_ref().map_err(Error::cause), Err(Error::MalformedResponse { .. })), "{result:?}");
     }
     assert_eq!(http.refreshes.load(Ordering::SeqCst), 1, "the failure is shared, not retried by each caller");
 }
@@ -140,13 +141,15 @@ async fn a_failed_refresh_backs_off_and_keeps_the_refresh_token() {
     let clock = ManualClock::starting_now();
     let session = session(http.clone(), &clock, Duration::seconds(-1));
 
-    assert!(matches!(session.access_token().await, Err(Error::Transport(_))));
-    assert!(matches!(session.access_token().await, Err(Error::Transport(_))), "inside the backoff: the last error");
+    let transport =
+        |result: &Result<_, Error>| matches!(result.as_ref().map_err(Error::cause), Err(Error::Transport(_)));
+    assert!(transport(&session.access_token().await));
+    assert!(transport(&session.access_token().await), "inside the backoff: the last error");
     assert_eq!(http.refreshes.load(Ordering::SeqCst), 1);
     assert_eq!(session.tokens().refresh_token().unwrap().expose_secret(), "refresh");
 
     clock.advance(Duration::seconds(2)); // the first backoff has passed
-    assert!(matches!(session.access_token().await, Err(Error::Transport(_))));
+    assert!(transport(&session.access_token().await));
     assert_eq!(http.refreshes.load(Ordering::SeqCst), 2);
     clock.advance(Duration::seconds(3)); // the second backoff (4 s) has not
     assert!(session.access_token().await.is_err());
@@ -162,9 +165,9 @@ async fn a_rate_limit_answer_locks_refreshes_out() {
     let http = Arc::new(Scripted::default().then(200, body));
     let clock = ManualClock::starting_now();
     let session = session(http.clone(), &clock, Duration::seconds(-1));
-    assert!(matches!(session.access_token().await, Err(Error::RateLimited(_))));
+    assert!(session.access_token().await.unwrap_err().is_rate_limited());
     clock.advance(Duration::minutes(14));
-    assert!(matches!(session.refresh().await, Err(Error::RateLimited(_))), "even a forced refresh waits");
+    assert!(session.refresh().await.unwrap_err().is_rate_limited(), "even a forced refresh waits");
     assert_eq!(http.refreshes.load(Ordering::SeqCst), 1);
     clock.advance(Duration::minutes(1));
     assert!(session.access_token().await.is_ok());
@@ -189,6 +192,8 @@ async fn a_token_within_the_margin_is_still_served_when_renewal_fails() {
     let http = Arc::new(Scripted::default().then(502, "<html>Bad Gateway</html>"));
     let clock = ManualClock::starting_now();
     let session = session(http.clone(), &clock, Duration::minutes(3));
+    // Restored with three minutes left, the margin is half of that; one minute later it applies.
+    clock.advance(Duration::minutes(2));
     assert_eq!(session.access_token().await.unwrap().expose_secret(), "initial");
     assert_eq!(http.refreshes.load(Ordering::SeqCst), 1);
 }
@@ -309,9 +314,13 @@ mod with_a_store {
         let http = Arc::new(Scripted::default());
         let session = stored_session(http.clone(), &clock, Arc::new(FullDisk(memory)));
         match session.access_token().await {
-            Err(Error::NotSaved { tokens, message }) => {
+            Err(error @ Error::NotSaved { .. }) => {
+                let message = error.to_string();
+                let Error::NotSaved { tokens, source } = error else { unreachable!() };
                 assert_eq!(tokens.access_token().expose_secret(), "fresh-0");
                 assert!(message.contains("/full/tokens.json"), "{message}");
+                assert!(message.contains("no space left on device"), "the operating system's reason: {message}");
+                assert!(matches!(source, zoho_oauth_store::Error::Io { .. }), "the typed source is kept");
             }
             other => panic!("expected NotSaved, got {other:?}"),
         }

@@ -15,12 +15,13 @@ pub use zoho_oauth_core::{
     TransportErrorKind,
 };
 pub use zoho_oauth_flow::{
-    AccessType, Authorized, ClientConfig, CodeIssued, DEFAULT_REFRESH_MARGIN, Error, Flow, FlowState, Prompt, Redirect,
-    RefreshPolicy, Result, RevokeError, SelfClient, Unauthorized,
+    AccessType, Authorized, ClientConfig, CodeIssued, CurrentToken, DEFAULT_REFRESH_MARGIN, Error, ExchangeError,
+    FailureKind, Flow, FlowState, Prompt, Redirect, RefreshError, RefreshPolicy, Result, RevokeError, SelfClient,
+    Unauthorized,
 };
 pub use zoho_oauth_reqwest::{ReqwestClient, ReqwestClientBuilder, RetryPolicy};
 pub use zoho_oauth_store::{
-    FailureKind, FailureRecord, FileStore, MemoryStore, Record, RefreshState, StoreKey, StoreLock, TokenStore,
+    FailureRecord, FileStore, MemoryStore, Record, RefreshState, StoreKey, StoreLock, TokenStore,
 };
 
 /// Token storage: the trait, its backends and its error type.

@@ -83,12 +83,12 @@ async fn wrong_state_is_refused_before_any_request() {
     let callback = h.consent(&url).await;
     let state = url.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
     let forged = callback.replace(&state, "forged-state-value");
-    let err = pending.exchange(&forged).await.unwrap_err();
+    let err = pending.exchange(&forged).await.unwrap_err().into_error();
     assert!(matches!(err, Error::StateMismatch), "{err:?}");
 
     let (_, pending) = h.flow().authorization_url();
     let missing = callback.split("&state=").next().unwrap().to_owned();
-    assert!(matches!(pending.exchange(&missing).await, Err(Error::StateMismatch)));
+    assert!(matches!(pending.exchange(&missing).await.map_err(Error::from), Err(Error::StateMismatch)));
     assert_eq!(h.emulator.counters().token_exchange, 0, "no code was sent anywhere");
 }
 
@@ -102,7 +102,7 @@ async fn a_replayed_code_is_refused() {
     let first = h.flow().resume(serde_json::from_str(&saved).unwrap()).unwrap();
     let second = h.flow().resume(serde_json::from_str(&saved).unwrap()).unwrap();
     let _session = first.exchange(&callback).await.expect("the first exchange succeeds");
-    let err = second.exchange(&callback).await.unwrap_err();
+    let err = second.exchange(&callback).await.unwrap_err().into_error();
     assert!(matches!(&err, Error::Server(e) if e.error == ErrorCode::InvalidCode), "{err:?}");
 }
 
@@ -112,7 +112,7 @@ async fn an_expired_code_is_refused() {
     let (url, pending) = h.flow().authorization_url();
     let callback = h.consent(&url).await;
     h.clock.advance(Duration::minutes(10));
-    let err = pending.exchange(&callback).await.unwrap_err();
+    let err = pending.exchange(&callback).await.unwrap_err().into_error();
     assert!(matches!(&err, Error::Server(e) if e.error == ErrorCode::InvalidCode), "{err:?}");
 }
 
@@ -124,7 +124,7 @@ async fn a_wrong_client_secret_is_a_typed_error_even_with_http_200() {
         let flow = Flow::new(h.config_with_secret("not-the-secret"), h.http.clone());
         let (url, pending) = flow.authorization_url();
         let callback = h.consent(&url).await;
-        let err = pending.exchange(&callback).await.unwrap_err();
+        let err = pending.exchange(&callback).await.unwrap_err().into_error();
         assert!(matches!(&err, Error::Server(e) if e.error == ErrorCode::InvalidClientSecret), "{status}: {err:?}");
     }
 }
@@ -135,7 +135,7 @@ async fn denied_consent_is_a_typed_error() {
     h.emulator.set_consent(Consent::Deny);
     let (url, pending) = h.flow().authorization_url();
     let callback = h.consent(&url).await;
-    let err = pending.exchange(&callback).await.unwrap_err();
+    let err = pending.exchange(&callback).await.unwrap_err().into_error();
     assert!(matches!(&err, Error::AuthorizationDenied { error, .. } if error == "access_denied"), "{err:?}");
     assert_eq!(h.emulator.counters().token_exchange, 0);
 }
@@ -151,7 +151,11 @@ async fn a_revoked_refresh_token_requires_reauthorization_and_is_not_lost() {
     // Another process restored the same tokens before the revocation.
     let restored = h.flow().restore(saved).unwrap();
     let err = restored.refresh().await.unwrap_err();
-    assert!(matches!(&err, Error::ReauthorizationRequired(e) if e.error == ErrorCode::InvalidCode), "{err:?}");
+    let cause = match &err {
+        Error::Refresh(failure) => failure.cause(),
+        _ => None,
+    };
+    assert!(matches!(cause, Some(Error::Server(e)) if e.error == ErrorCode::InvalidCode), "{err:?}");
     assert!(err.needs_reauthorization());
     assert!(restored.tokens().refresh_token().is_some(), "a failed refresh keeps the refresh token");
 }
@@ -166,7 +170,7 @@ async fn a_foreign_accounts_server_is_refused() {
             .collect::<String>();
     let forged = callback.replace(&us, "http%3A%2F%2F127.0.0.1%3A9");
     assert_ne!(forged, callback);
-    let err = pending.exchange(&forged).await.unwrap_err();
+    let err = pending.exchange(&forged).await.unwrap_err().into_error();
     assert!(matches!(err, Error::UntrustedAccountsServer), "{err:?}");
     assert_eq!(h.emulator.counters().token_exchange, 0);
 }

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
-use zoho_oauth::core::response::{Endpoint, normalize};
+use zoho_oauth::core::dialect::{read_revocation_answer, read_token_answer};
 use zoho_oauth::{
     AccessToken, AuthorizationCode, Callback, ClientConfig, ClientSecret, CsrfState, DataCenter, Endpoints,
     Environment, Flow, HttpClient, HttpRequest, HttpResponse, ManualClock, PkceVerifier, RefreshToken, RequestKind,
@@ -91,7 +91,8 @@ proptest! {
             format!("{:?}", Callback::parse(&format!("code={c}&state={s}")).unwrap()),
             format!("{:?}", config(&k)),
             {
-                let error = zoho_oauth::Error::NotSaved { message: "disk full".into(), tokens: Box::new(tokens(&a, &r)) };
+                let source = zoho_oauth::store::Error::Io { path: "/full/tokens.json".into(), source: std::io::Error::other("disk full") };
+                let error = zoho_oauth::Error::NotSaved { source, tokens: Box::new(tokens(&a, &r)) };
                 format!("{error} {error:?}")
             },
             {
@@ -139,9 +140,12 @@ proptest! {
             _ => format!(r#"{{"access_token":{{"nested":"{a}"}},"refresh_token":"{r}"}}"#),
         };
         let secrets = [a.as_str(), r.as_str(), k.as_str(), code.as_str()];
-        for endpoint in [Endpoint::Token, Endpoint::Revocation] {
+        for dialect in [zoho_oauth::Dialect::Zoho, zoho_oauth::Dialect::Standard] {
             let response = http::Response::builder().status(status).header("content-type", "application/json").body(body.clone().into_bytes()).unwrap();
-            if let Err(error) = normalize(endpoint, response) {
+            if let Err(error) = read_token_answer(dialect, &response) {
+                assert_clean(&format!("{error} {error:?}"), &secrets)?;
+            }
+            if let Err(error) = read_revocation_answer(dialect, &response) {
                 assert_clean(&format!("{error} {error:?}"), &secrets)?;
             }
         }

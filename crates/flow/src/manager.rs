@@ -1,0 +1,504 @@
+//! The token manager: fresh access tokens on demand, one renewal at a time, and one contract
+//! across tasks and processes.
+//!
+//! The current tokens live in an [`ArcSwap`] as a [`Snapshot`] with its "serve until" instant
+//! precomputed, so the common case, a valid token already held, is one atomic load and one
+//! comparison with the clock's cheap seconds: no lock, no I/O, no allocation.
+//!
+//! Renewal goes through one async mutex, the gate: whoever holds it renews, and everyone who
+//! queued behind it finds the new tokens (or the shared failure) when their turn comes, so N
+//! callers at expiry make one request. With a store, the gate's holder also takes the store's
+//! per-key lock, reads the entry again (another process may have renewed), renews, and writes the
+//! new tokens with a compare-and-swap before anyone is handed them. Backoff and rate-limit
+//! lock-out are recorded in the store entry, so every process sharing it respects them.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+use chrono::{DateTime, Utc};
+use zoho_oauth_core::{AccessToken, Endpoints, ErrorCode, TokenSet, dialect};
+use zoho_oauth_store::{FailureKind, FailureRecord, Record, RefreshState, StoreKey, TokenStore};
+
+use crate::client::Client;
+use crate::error::{Error, RefreshError, Result};
+use crate::requests::{self, Grant, Revocable};
+
+/// The tokens held at one moment, with what the cached read needs precomputed.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) tokens: TokenSet,
+    /// The access token is served without renewal while the clock's Unix seconds are below this:
+    /// expiry minus the effective margin. `i64::MIN` once revoked.
+    fresh_until: i64,
+    /// The store's revision of the entry these tokens came from (0 without a store).
+    revision: u64,
+    /// When the tokens were obtained, which bounds the margin by the token's lifetime.
+    obtained_at: DateTime<Utc>,
+    revoked: bool,
+}
+
+/// A valid access token, borrowed from the token manager without copying it.
+///
+/// It dereferences to [`AccessToken`]; [`into_owned`](Self::into_owned) makes an owned copy.
+/// Hold it briefly (for one request): it pins the token set it came from.
+pub struct CurrentToken(Held);
+
+enum Held {
+    Guard(Guard<Arc<Snapshot>>),
+    Shared(Arc<Snapshot>),
+}
+
+impl CurrentToken {
+    /// An owned copy of the token, for callers that keep it.
+    pub fn into_owned(self) -> AccessToken {
+        self.deref().clone()
+    }
+}
+
+impl Deref for CurrentToken {
+    type Target = AccessToken;
+
+    fn deref(&self) -> &AccessToken {
+        match &self.0 {
+            Held::Guard(guard) => guard.tokens.access_token(),
+            Held::Shared(snapshot) => snapshot.tokens.access_token(),
+        }
+    }
+}
+
+/// Prints only the type name: the token is a secret.
+impl std::fmt::Debug for CurrentToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CurrentToken([redacted])")
+    }
+}
+
+/// What the gate remembers between attempts.
+#[derive(Debug, Default)]
+struct Gate {
+    /// The refresh state: a copy of the store entry's when there is a store, the only one otherwise.
+    state: RefreshState,
+    /// The last failure of this process's own attempt, shared with every caller that asks while
+    /// it holds.
+    last_error: Option<RefreshError>,
+    /// When the store was last read again while a failure was held.
+    store_checked_at: Option<DateTime<Utc>>,
+}
+
+/// Fresh access tokens for one authorization.
+pub(crate) struct TokenManager {
+    client: Arc<Client>,
+    /// The endpoints of the accounts server that issued the tokens (after any multi-DC redirect).
+    endpoints: Endpoints,
+    store: Option<(Arc<dyn TokenStore>, StoreKey)>,
+    current: ArcSwap<Snapshot>,
+    gate: tokio::sync::Mutex<Gate>,
+}
+
+/// The endpoints, the store key and the tokens held (redacted); not the client, whose HTTP client
+/// is the user's and may print anything.
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("endpoints", &self.endpoints)
+            .field("store_key", &self.store.as_ref().map(|(_, key)| key))
+            .field("current", &self.current.load())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenManager {
+    /// A manager for `tokens`, read from the store at `revision` with `state` (or 0 and a clear
+    /// state without a store).
+    pub(crate) fn new(
+        client: Arc<Client>,
+        endpoints: Endpoints,
+        tokens: TokenSet,
+        revision: u64,
+        state: RefreshState,
+    ) -> Self {
+        let store = client.store_key(tokens.accounts_server());
+        let now = client.config.clock.now();
+        let obtained_at = state.renewed_at.filter(|at| *at <= now).unwrap_or(now);
+        let snapshot = snapshot(&client, tokens, revision, obtained_at);
+        let gate = Gate { state, last_error: None, store_checked_at: None };
+        Self { client, endpoints, store, current: ArcSwap::from_pointee(snapshot), gate: tokio::sync::Mutex::new(gate) }
+    }
+
+    pub(crate) fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// The tokens held now.
+    pub(crate) fn tokens(&self) -> TokenSet {
+        self.current.load().tokens.clone()
+    }
+
+    pub(crate) fn is_revoked(&self) -> bool {
+        self.current.load().revoked
+    }
+
+    /// A valid access token: the cached one when it is fresh, otherwise renewed first.
+    pub(crate) async fn access_token(&self) -> Result<CurrentToken> {
+        let snapshot = self.current.load();
+        if self.client.config.clock.unix_seconds() < snapshot.fresh_until {
+            return Ok(CurrentToken(Held::Guard(snapshot)));
+        }
+        drop(snapshot);
+        let clock = &self.client.config.clock;
+        match self.renew(|s| clock.now().timestamp() >= s.fresh_until).await {
+            Ok(fresh) => Ok(CurrentToken(Held::Shared(fresh))),
+            // The caller must learn that new tokens were not saved, even though they are held.
+            Err(error @ (Error::NotSaved { .. } | Error::Revoked)) => Err(error),
+            Err(error) => {
+                // A token inside the margin but not yet expired still works: serve it.
+                let current = self.current.load_full();
+                if !current.revoked && current.tokens.expires_at() > clock.now() {
+                    Ok(CurrentToken(Held::Shared(current)))
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// Renews now, whatever the expiry (backoff, lock-out and the floor between renewals still apply).
+    pub(crate) async fn refresh(&self) -> Result<()> {
+        self.renew(|_| true).await.map(drop)
+    }
+
+    /// Renews unless another task already replaced `stale`.
+    pub(crate) async fn refresh_replacing(&self, stale: &AccessToken) -> Result<CurrentToken> {
+        let fresh = self.renew(|current| current.tokens.access_token().ct_eq(stale)).await?;
+        Ok(CurrentToken(Held::Shared(fresh)))
+    }
+
+    /// The single-flight core: under the gate, renews if `needed` still says so.
+    async fn renew(&self, needed: impl Fn(&Snapshot) -> bool) -> Result<Arc<Snapshot>> {
+        let mut gate = self.gate.lock().await;
+        let mut current = self.current.load_full();
+        if current.revoked {
+            return Err(Error::Revoked);
+        }
+        if !needed(&current) {
+            return Ok(current);
+        }
+        let now = self.client.config.clock.now();
+        if let Some(failure) = held_back(&gate, now) {
+            // The store is the truth when it knows better: another process may have logged in
+            // again or renewed since the failure, and its tokens must not wait for the backoff.
+            match self.recheck_store(&mut gate, &current, now).await {
+                Some(adopted) => {
+                    current = adopted;
+                    if !needed(&current) {
+                        return Ok(current);
+                    }
+                    if let Some(failure) = held_back(&gate, now) {
+                        return Err(Error::Refresh(failure));
+                    }
+                }
+                None => return Err(Error::Refresh(failure)),
+            }
+        }
+        match self.store.clone() {
+            None => self.attempt_alone(&mut gate, current, now).await,
+            Some((store, key)) => self.attempt_shared(&mut gate, current, &*store, &key, &needed, now).await,
+        }
+    }
+
+    /// Reads the store again, at most once per `store_recheck`, and adopts a newer entry.
+    async fn recheck_store(&self, gate: &mut Gate, current: &Snapshot, now: DateTime<Utc>) -> Option<Arc<Snapshot>> {
+        let (store, key) = self.store.as_ref()?;
+        let recheck = self.client.config.refresh.store_recheck;
+        if gate.store_checked_at.is_some_and(|at| now < at + recheck) {
+            return None;
+        }
+        gate.store_checked_at = Some(now);
+        // A store that fails here changes nothing: the remembered failure still stands.
+        let record = store.load(key).await.ok()??;
+        if record.revision() == current.revision {
+            return None;
+        }
+        Some(self.adopt(gate, &record))
+    }
+
+    /// Makes a store entry the current tokens and state.
+    fn adopt(&self, gate: &mut Gate, record: &Record) -> Arc<Snapshot> {
+        gate.state = record.refresh_state().clone();
+        gate.last_error = None;
+        let now = self.client.config.clock.now();
+        let obtained_at = record.refresh_state().renewed_at.filter(|at| *at <= now).unwrap_or(now);
+        let adopted = Arc::new(snapshot(&self.client, record.tokens().clone(), record.revision(), obtained_at));
+        self.current.store(adopted.clone());
+        adopted
+    }
+
+    /// Renews without a store: the gate's state is the only one.
+    async fn attempt_alone(
+        &self,
+        gate: &mut Gate,
+        current: Arc<Snapshot>,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Snapshot>> {
+        if self.floor_holds(&gate.state, &current, now) {
+            return Ok(current);
+        }
+        match self.request(&current.tokens).await {
+            Ok(tokens) => {
+                gate.state = RefreshState { renewed_at: Some(now), ..RefreshState::default() };
+                gate.last_error = None;
+                let fresh = Arc::new(snapshot(&self.client, tokens, 0, now));
+                self.current.store(fresh.clone());
+                Ok(fresh)
+            }
+            Err(error) => {
+                let (failure, state) = self.failure(&gate.state, error, now);
+                gate.state = state;
+                gate.last_error = Some(failure.clone());
+                Err(Error::Refresh(failure))
+            }
+        }
+    }
+
+    /// Renews through the store: under its lock, from its entry, saved before anyone sees it.
+    async fn attempt_shared(
+        &self,
+        gate: &mut Gate,
+        mut current: Arc<Snapshot>,
+        store: &dyn TokenStore,
+        key: &StoreKey,
+        needed: &impl Fn(&Snapshot) -> bool,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Snapshot>> {
+        let loaded = match store.lock(key).await {
+            Ok(lock) => store.load(key).await.map(|record| (lock, record)),
+            Err(error) => Err(error),
+        };
+        let (_lock, record) = match loaded {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                // The store is unreachable: back off locally, and keep serving the current token
+                // while it works (the caller does that).
+                let (failure, state) = self.failure(&gate.state, Error::Store(error), now);
+                gate.state = state;
+                gate.last_error = Some(failure.clone());
+                return Err(Error::Refresh(failure));
+            }
+        };
+        let Some(record) = record else {
+            // The entry was deleted: the authorization was revoked or signed out elsewhere.
+            self.mark_revoked(&current);
+            return Err(Error::Revoked);
+        };
+        if record.revision() != current.revision {
+            current = self.adopt(gate, &record);
+            if !needed(&current) {
+                return Ok(current);
+            }
+        } else {
+            gate.state = record.refresh_state().clone();
+        }
+        if let Some(failure) = held_back(gate, now) {
+            return Err(Error::Refresh(failure));
+        }
+        if self.floor_holds(&gate.state, &current, now) {
+            return Ok(current);
+        }
+        match self.request(&current.tokens).await {
+            Ok(tokens) => {
+                let state = RefreshState { renewed_at: Some(now), ..RefreshState::default() };
+                let updated = record.with_tokens(tokens.clone()).with_refresh_state(state.clone());
+                match store.update(key, &updated).await {
+                    Ok(revision) => {
+                        gate.state = state;
+                        gate.last_error = None;
+                        let fresh = Arc::new(snapshot(&self.client, tokens, revision, now));
+                        self.current.store(fresh.clone());
+                        Ok(fresh)
+                    }
+                    Err(zoho_oauth_store::Error::Conflict { .. }) => {
+                        // A new grant was saved while we renewed (a login without the lock): it wins.
+                        match store.load(key).await {
+                            Ok(Some(newer)) => Ok(self.adopt(gate, &newer)),
+                            Ok(None) => {
+                                self.mark_revoked(&current);
+                                Err(Error::Revoked)
+                            }
+                            Err(error) => Err(Error::Store(error)),
+                        }
+                    }
+                    Err(source) => {
+                        // Hold the new tokens so that nothing is lost (a rotated refresh token
+                        // exists nowhere else), and tell the caller they are not saved.
+                        gate.state = state;
+                        gate.last_error = None;
+                        let fresh = Arc::new(snapshot(&self.client, tokens.clone(), current.revision, now));
+                        self.current.store(fresh);
+                        Err(Error::NotSaved { source, tokens: Box::new(tokens) })
+                    }
+                }
+            }
+            Err(error) => {
+                let (failure, state) = self.failure(&gate.state, error, now);
+                // Record the failure for every process sharing the store; if another writer got
+                // there first, its entry is adopted on the next read.
+                if let Ok(revision) = store.update(key, &record.with_refresh_state(state.clone())).await {
+                    let same = snapshot_at(&self.client, &current, revision);
+                    self.current.store(Arc::new(same));
+                }
+                gate.state = state;
+                gate.last_error = Some(failure.clone());
+                Err(Error::Refresh(failure))
+            }
+        }
+    }
+
+    /// Whether the floor between two renewals holds this one back: the tokens were renewed less
+    /// than `min_interval` ago and still work.
+    fn floor_holds(&self, state: &RefreshState, current: &Snapshot, now: DateTime<Utc>) -> bool {
+        let floor = self.client.config.refresh.min_interval;
+        current.tokens.expires_at() > now && state.renewed_at.is_some_and(|at| at <= now && now < at + floor)
+    }
+
+    /// The failure a renewal error becomes, and the refresh state after it.
+    fn failure(&self, state: &RefreshState, error: Error, now: DateTime<Utc>) -> (RefreshError, RefreshState) {
+        let policy = &self.client.config.refresh;
+        let kind = classify(&error);
+        let failures = state.failures.saturating_add(1);
+        let retry_at = match kind {
+            FailureKind::GrantInvalid => None,
+            FailureKind::RateLimited => now.checked_add_signed(policy.rate_limit_lockout),
+            FailureKind::Rejected if failures >= policy.max_rejections => None,
+            _ => now.checked_add_signed(policy.backoff(failures)),
+        };
+        // The code is the server's text, and is written to the store: mask it like any server text.
+        let code = match &error {
+            Error::Server(e) | Error::RateLimited(e) => {
+                Some(zoho_oauth_core::redact::excerpt(e.error.as_str().as_bytes()))
+            }
+            Error::MalformedResponse { status, .. } => Some(format!("HTTP {status}")),
+            Error::NoRefreshToken => Some("no refresh token".to_owned()),
+            _ => None,
+        };
+        let state = RefreshState {
+            failures,
+            retry_at,
+            last_failure: Some(FailureRecord { kind, code, at: now }),
+            renewed_at: state.renewed_at,
+        };
+        (RefreshError::new(kind, retry_at, error), state)
+    }
+
+    /// Sends one refresh request.
+    async fn request(&self, current: &TokenSet) -> Result<TokenSet> {
+        let refresh_token = current.refresh_token().ok_or(Error::NoRefreshToken)?;
+        let response = requests::token(&self.client, &self.endpoints, Grant::Refresh { token: refresh_token }).await?;
+        Ok(TokenSet::from_response(
+            response,
+            self.client.config.clock.now(),
+            self.endpoints.accounts_server(),
+            current.api_domain(),
+            current.scopes(),
+            Some(refresh_token.clone()),
+        ))
+    }
+
+    /// Revokes the grant at the server (RFC 7009) and, with a store, deletes its entry; afterwards
+    /// every holder of this session gets [`Error::Revoked`].
+    pub(crate) async fn revoke(&self) -> Result<()> {
+        let _gate = self.gate.lock().await;
+        let current = self.current.load_full();
+        if current.revoked {
+            return Ok(());
+        }
+        let token = match current.tokens.refresh_token() {
+            Some(refresh) => Revocable::Refresh(refresh.expose_secret()),
+            None => Revocable::Access(current.tokens.access_token().expose_secret()),
+        };
+        requests::revoke(&self.client, &self.endpoints, token).await?;
+        // The tokens are dead at the server: nobody may be handed them any more, whatever the
+        // store says next.
+        self.mark_revoked(&current);
+        if let Some((store, key)) = &self.store {
+            store.delete(key).await?;
+        }
+        Ok(())
+    }
+
+    fn mark_revoked(&self, current: &Snapshot) {
+        let mut revoked = snapshot_at(&self.client, current, current.revision);
+        revoked.revoked = true;
+        revoked.fresh_until = i64::MIN;
+        self.current.store(Arc::new(revoked));
+    }
+
+    /// A header value for `token` in the endpoints' dialect, marked sensitive.
+    pub(crate) fn header_for(&self, token: &AccessToken) -> Result<http::HeaderValue> {
+        let scheme = dialect::authorization_scheme(self.endpoints.dialect());
+        let mut value = http::HeaderValue::try_from(format!("{scheme} {}", token.expose_secret())).map_err(|_| {
+            Error::MalformedResponse {
+                status: 200,
+                kind: zoho_oauth_core::MalformedKind::UnexpectedShape,
+                excerpt: "the access token holds characters not allowed in a header".to_owned(),
+            }
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+/// The failure that holds renewals back at `now`, if any: a final one, or one whose wait has not passed.
+fn held_back(gate: &Gate, now: DateTime<Utc>) -> Option<RefreshError> {
+    let state = &gate.state;
+    let last = state.last_failure.as_ref()?;
+    let waiting = match state.retry_at {
+        None => true,
+        Some(at) => now < at,
+    };
+    if !waiting {
+        return None;
+    }
+    Some(match &gate.last_error {
+        Some(error) => error.clone(),
+        None => RefreshError::recorded(last.kind, state.retry_at, last.code.clone()),
+    })
+}
+
+/// What kind of failure a renewal error is.
+///
+/// RFC 6749 section 5.2: `invalid_grant` means the grant is dead; other 4xx refusals (a wrong
+/// client secret, an empty or unparsable 400 from a server that revoked the token) will be
+/// repeated by the server, so they count towards giving up; 408, 429, 5xx, the network and
+/// unparsable successes are transient.
+fn classify(error: &Error) -> FailureKind {
+    match error {
+        Error::Server(e) if dialect::grant_is_invalid(&e.error) => FailureKind::GrantInvalid,
+        Error::Server(e) if matches!(&e.error, ErrorCode::Other(code) if code == "server_error" || code == "temporarily_unavailable") => {
+            FailureKind::Transient
+        }
+        Error::Server(_) => FailureKind::Rejected,
+        Error::RateLimited(_) => FailureKind::RateLimited,
+        Error::NoRefreshToken => FailureKind::GrantInvalid,
+        Error::MalformedResponse { status, .. } if (400..500).contains(status) && *status != 408 && *status != 429 => {
+            FailureKind::Rejected
+        }
+        _ => FailureKind::Transient,
+    }
+}
+
+fn snapshot(client: &Client, tokens: TokenSet, revision: u64, obtained_at: DateTime<Utc>) -> Snapshot {
+    let lifetime = tokens.expires_at().signed_duration_since(obtained_at);
+    let margin = client.config.refresh.effective_margin(lifetime);
+    let fresh_until = tokens.expires_at().checked_sub_signed(margin).unwrap_or(DateTime::<Utc>::MIN_UTC).timestamp();
+    Snapshot { tokens, fresh_until, revision, obtained_at, revoked: false }
+}
+
+fn snapshot_at(client: &Client, current: &Snapshot, revision: u64) -> Snapshot {
+    let mut same = snapshot(client, current.tokens.clone(), revision, current.obtained_at);
+    same.revoked = current.revoked;
+    if current.revoked {
+        same.fresh_until = i64::MIN;
+    }
+    same
+}
