@@ -131,7 +131,10 @@ impl EmulatedUser {
     }
 }
 
-/// What the headless consent page answers for the user.
+/// What the headless consent page answers for the built-in user.
+///
+/// It has no effect while the HTML consent page is on ([`EmulatorConfig::consent_page`]): there
+/// the person decides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Consent {
     /// The user approves: the browser is redirected back with a code.

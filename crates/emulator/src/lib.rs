@@ -2,13 +2,27 @@
 //! examples and conformance runs.
 //!
 //! It behaves like the real service as described in Zoho's developer documentation
-//! (<https://www.zoho.com/accounts/protocol/oauth.html>): one listener per data center serving
-//! `GET /oauth/v2/auth` (a headless consent page that redirects at once), `POST /oauth/v2/token`
-//! (code exchange and refresh, errors with HTTP 200 by default), `POST /oauth/v2/token/revoke`,
-//! and `GET /crm/v8/users?type=CurrentUser` as the smallest API call that proves a token works.
-//! Codes and tokens are valid only at the data center that minted them, and every expiry is
-//! measured against an injected [`Clock`](zoho_oauth_core::Clock), so tests expire codes and
-//! tokens without sleeping.
+//! (<https://www.zoho.com/accounts/protocol/oauth.html>). Every data center gets one listener
+//! serving:
+//!
+//! - `GET /oauth/v2/auth`: the consent page. By default it is headless and answers at once as
+//!   the built-in user ([`Consent`]); with [`EmulatorConfig::consent_page`] it is an HTML page
+//!   where a person picks one of the [users](EmulatedUser) and accepts or denies, and the form
+//!   comes back to `POST /oauth/v2/auth`.
+//! - `POST /oauth/v2/token`: code exchange, refresh, and client credentials
+//!   (`grant_type=client_credentials` with `soid`), with errors under HTTP 200 by default.
+//! - `POST /oauth/v2/token/revoke`.
+//! - `POST /oauth/v3/device/code` and `POST /oauth/v3/device/token`: Zoho's device flow, with the
+//!   verification page at `GET /oauth/v3/device` (its consent form comes back to
+//!   `POST /oauth/v3/device`) and the headless [`Emulator::approve_device`] and
+//!   [`Emulator::deny_device`] for tests.
+//! - `GET /crm/v8/users?type=CurrentUser`: the smallest API call that proves a token works, and
+//!   which user it belongs to.
+//!
+//! Codes and tokens are valid only at the data center that minted them, a user's codes are
+//! minted at the data center the user's account lives in, and every expiry is measured against
+//! an injected [`Clock`](zoho_oauth_core::Clock), so tests expire codes and tokens without
+//! sleeping.
 //!
 //! ```no_run
 //! use zoho_accounts_emulator::{Emulator, EmulatorConfig};
@@ -26,8 +40,8 @@
 //! # }
 //! ```
 //!
-//! The emulator is for loopback tests only: it keeps everything in memory, has one user, and
-//! checks client secrets with plain string comparison.
+//! The emulator is for loopback tests only: it keeps everything in memory, and checks client
+//! secrets with plain string comparison.
 
 mod config;
 mod html;
@@ -217,7 +231,8 @@ impl Emulator {
         self.shared.lock().counters[dc]
     }
 
-    /// What the consent page answers from now on ([`Consent::Approve`] at start).
+    /// What the headless consent page answers from now on ([`Consent::Approve`] at start); the
+    /// HTML consent page ignores it.
     pub fn set_consent(&self, consent: Consent) {
         self.shared.lock().settings.consent = consent;
     }

@@ -146,3 +146,17 @@ async fn three_data_centers_and_shutdown() {
     assert_eq!(duplicate.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     assert!(Emulator::start(EmulatorConfig::new().data_centers(&[])).await.is_err());
 }
+
+#[tokio::test]
+async fn ports_can_be_fixed_per_data_center() {
+    // A port that was free a moment ago; another process taking it in between would only make
+    // this test fail, never pass wrongly.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let emulator = Emulator::start(EmulatorConfig::new().port("eu", port)).await.unwrap();
+    assert_eq!(emulator.accounts_url("eu").port(), Some(port));
+    assert_ne!(emulator.accounts_url("us").port(), Some(port));
+    emulator.shutdown().await;
+
+    let unserved = Emulator::start(EmulatorConfig::new().port("jp", 8080)).await;
+    assert_eq!(unserved.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+}
