@@ -67,7 +67,8 @@ use state::{BUILT_IN_USER, Dc, Settings, State, User};
 
 /// How many requests an emulator has answered, per endpoint.
 ///
-/// Every request counts, whether it succeeded or not.
+/// Every request counts, whether it succeeded or not. The pages a person sees (the HTML consent
+/// page's form and the device verification page) are not protocol endpoints and are not counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Requests to `GET /oauth/v2/auth`.

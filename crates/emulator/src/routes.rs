@@ -210,8 +210,15 @@ fn consent_page(
 /// another origin is refused as well, so another site cannot answer for the person.
 async fn consent_form(AxumState(ctx): AxumState<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
     let now = ctx.shared.clock.now();
-    let own_origin = ctx.shared.origin(ctx.dc);
-    let foreign_origin = headers.get(header::ORIGIN).is_some_and(|origin| origin.as_bytes() != own_origin.as_bytes());
+    let own_port = ctx.shared.data_centers[ctx.dc].url.port();
+    // A person may have typed `localhost` for `127.0.0.1`; any other origin is another site.
+    let same_origin = |origin: &HeaderValue| {
+        let origin = origin.to_str().ok().and_then(|o| Url::parse(o).ok());
+        origin.is_some_and(|o| {
+            o.scheme() == "http" && matches!(o.host_str(), Some("127.0.0.1" | "localhost")) && o.port() == own_port
+        })
+    };
+    let foreign_origin = headers.get(header::ORIGIN).is_some_and(|origin| !same_origin(origin));
     let cross_site = headers.get("sec-fetch-site").is_some_and(|site| site.as_bytes() == b"cross-site");
     if foreign_origin || cross_site {
         return notice_page(StatusCode::FORBIDDEN, "Refused", "This form was sent from another site.");

@@ -88,6 +88,10 @@ async fn accepting_as_a_us_user_redirects_with_a_code_for_that_user() {
     assert_eq!(record["email"], "alice@example.com");
     assert_eq!(record["id"], user_id(&h, "alice@example.com"));
     assert_eq!(record["data_center"], "us");
+    // Access tokens refreshed later belong to the same user.
+    let refreshed = h.refresh("us", tokens["refresh_token"].as_str().unwrap()).await.json();
+    let me = h.crm("us", &zoho_auth(&refreshed["access_token"])).await.json();
+    assert_eq!(me["users"][0]["email"], "alice@example.com");
 
     // The form was single use.
     let again = submit(&h.url("us", "/oauth/v2/auth"), &form).await;
@@ -162,6 +166,9 @@ async fn forged_stale_or_foreign_forms_are_refused() {
     let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
     let foreign = [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "http://evil.example")];
     assert_eq!(common::request("POST", &url, &foreign, &body).await.status, 403);
+    let other_port = format!("http://127.0.0.1:{}", h.emulator.accounts_url("eu").port().unwrap());
+    let other_port = [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", other_port.as_str())];
+    assert_eq!(common::request("POST", &url, &other_port, &body).await.status, 403);
     let cross_site = [("Content-Type", "application/x-www-form-urlencoded"), ("Sec-Fetch-Site", "cross-site")];
     assert_eq!(common::request("POST", &url, &cross_site, &body).await.status, 403);
     // The value is bound to the listener that showed the page.
