@@ -2,13 +2,27 @@
 //! examples and conformance runs.
 //!
 //! It behaves like the real service as described in Zoho's developer documentation
-//! (<https://www.zoho.com/accounts/protocol/oauth.html>): one listener per data center serving
-//! `GET /oauth/v2/auth` (a headless consent page that redirects at once), `POST /oauth/v2/token`
-//! (code exchange and refresh, errors with HTTP 200 by default), `POST /oauth/v2/token/revoke`,
-//! and `GET /crm/v8/users?type=CurrentUser` as the smallest API call that proves a token works.
-//! Codes and tokens are valid only at the data center that minted them, and every expiry is
-//! measured against an injected [`Clock`](zoho_oauth_core::Clock), so tests expire codes and
-//! tokens without sleeping.
+//! (<https://www.zoho.com/accounts/protocol/oauth.html>). Every data center gets one listener
+//! serving:
+//!
+//! - `GET /oauth/v2/auth`: the consent page. By default it is headless and answers at once as
+//!   the built-in user ([`Consent`]); with [`EmulatorConfig::consent_page`] it is an HTML page
+//!   where a person picks one of the [users](EmulatedUser) and accepts or denies, and the form
+//!   comes back to `POST /oauth/v2/auth`.
+//! - `POST /oauth/v2/token`: code exchange, refresh, and client credentials
+//!   (`grant_type=client_credentials` with `soid`), with errors under HTTP 200 by default.
+//! - `POST /oauth/v2/token/revoke`.
+//! - `POST /oauth/v3/device/code` and `POST /oauth/v3/device/token`: Zoho's device flow, with the
+//!   verification page at `GET /oauth/v3/device` (its consent form comes back to
+//!   `POST /oauth/v3/device`) and the headless [`Emulator::approve_device`] and
+//!   [`Emulator::deny_device`] for tests.
+//! - `GET /crm/v8/users?type=CurrentUser`: the smallest API call that proves a token works, and
+//!   which user it belongs to.
+//!
+//! Codes and tokens are valid only at the data center that minted them, a user's codes are
+//! minted at the data center the user's account lives in, and every expiry is measured against
+//! an injected [`Clock`](zoho_oauth_core::Clock), so tests expire codes and tokens without
+//! sleeping.
 //!
 //! ```no_run
 //! use zoho_accounts_emulator::{Emulator, EmulatorConfig};
@@ -26,10 +40,11 @@
 //! # }
 //! ```
 //!
-//! The emulator is for loopback tests only: it keeps everything in memory, has one user, and
-//! checks client secrets with plain string comparison.
+//! The emulator is for loopback tests only: it keeps everything in memory, and checks client
+//! secrets with plain string comparison.
 
 mod config;
+mod html;
 mod routes;
 mod state;
 
@@ -44,14 +59,16 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 pub use config::{
-    ClientRegistration, Consent, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, EmulatorConfig, Fault,
+    ClientRegistration, Consent, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, EmulatedUser, EmulatorConfig,
+    Fault,
 };
 use routes::{DataCenter, Shared};
-use state::{Dc, Settings, State};
+use state::{BUILT_IN_USER, Dc, Settings, State, User};
 
 /// How many requests an emulator has answered, per endpoint.
 ///
-/// Every request counts, whether it succeeded or not.
+/// Every request counts, whether it succeeded or not. The pages a person sees (the HTML consent
+/// page's form and the device verification page) are not protocol endpoints and are not counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Requests to `GET /oauth/v2/auth`.
@@ -60,6 +77,12 @@ pub struct Counters {
     pub token_exchange: u64,
     /// Requests to `POST /oauth/v2/token` with `grant_type=refresh_token`.
     pub token_refresh: u64,
+    /// Requests to `POST /oauth/v2/token` with `grant_type=client_credentials`.
+    pub token_client_credentials: u64,
+    /// Requests to `POST /oauth/v3/device/code`, the start of the device flow.
+    pub device_code: u64,
+    /// Polls of `POST /oauth/v3/device/token`, whatever they were answered.
+    pub device_token: u64,
     /// Requests to `POST /oauth/v2/token/revoke`.
     pub revoke: u64,
     /// Requests to the emulated CRM API.
@@ -74,6 +97,9 @@ impl std::ops::AddAssign for Counters {
         self.authorize += other.authorize;
         self.token_exchange += other.token_exchange;
         self.token_refresh += other.token_refresh;
+        self.token_client_credentials += other.token_client_credentials;
+        self.device_code += other.device_code;
+        self.device_token += other.device_token;
         self.revoke += other.revoke;
         self.api += other.api;
         self.token_errors += other.token_errors;
@@ -91,27 +117,36 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Binds one listener per data center on `127.0.0.1:0` and starts serving.
+    /// Binds one listener per data center on `127.0.0.1` (an ephemeral port unless
+    /// [`EmulatorConfig::port`] chose one) and starts serving.
     ///
     /// # Errors
     ///
     /// Fails when a listener cannot be bound, or with [`std::io::ErrorKind::InvalidInput`] when
-    /// the configuration names no data center or the same one twice.
+    /// the configuration names no data center or the same one twice, gives a port to a data
+    /// center it does not serve, or lists a user whose data center is not served or whose id or
+    /// e-mail address another user has too.
     pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
-        let invalid = |message: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, message.to_owned());
+        let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
         if config.data_centers.is_empty() {
-            return Err(invalid("the emulator needs at least one data center"));
+            return Err(invalid("the emulator needs at least one data center".to_owned()));
         }
         for (i, name) in config.data_centers.iter().enumerate() {
             if config.data_centers[..i].contains(name) {
-                return Err(invalid("a data center is named twice"));
+                return Err(invalid("a data center is named twice".to_owned()));
             }
         }
+        let dc_index = |name: &str| config.data_centers.iter().position(|dc| dc == name);
+        if let Some((name, _)) = config.ports.iter().find(|(name, _)| dc_index(name).is_none()) {
+            return Err(invalid(format!("a port is given for {name:?}, which is not a served data center")));
+        }
+        let users = users(&config, &dc_index).map_err(invalid)?;
 
         let mut listeners = Vec::with_capacity(config.data_centers.len());
         let mut data_centers = Vec::with_capacity(config.data_centers.len());
         for name in &config.data_centers {
-            let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+            let port = config.ports.iter().find(|(dc, _)| dc == name).map_or(0, |(_, port)| *port);
+            let listener = TcpListener::bind(("127.0.0.1", port)).await?;
             let url = Url::parse(&format!("http://{}", listener.local_addr()?))
                 .map_err(|e| std::io::Error::other(format!("the listener address is not a URL: {e}")))?;
             data_centers.push(DataCenter { name: name.clone(), url });
@@ -120,7 +155,7 @@ impl Emulator {
 
         let settings = Settings {
             consent: Consent::Approve,
-            user_dc: 0,
+            consent_page: config.consent_page,
             legacy_expires: false,
             error_status: StatusCode::OK,
             accept_bearer: false,
@@ -128,8 +163,11 @@ impl Emulator {
             access_token_lifetime: config.access_token_lifetime,
             rate_limit_lockout: config.rate_limit_lockout,
             fault: None,
+            device_code_lifetime: config.device_code_lifetime,
+            device_poll_interval: config.device_poll_interval,
+            device_times_in_milliseconds: config.device_times_in_milliseconds,
         };
-        let state = State::new(config.clients, settings, data_centers.len());
+        let state = State::new(config.clients, settings, users, data_centers.len());
         let shared = Arc::new(Shared { state: Mutex::new(state), clock: config.clock, data_centers });
 
         let (stop, stopped) = watch::channel(());
@@ -194,12 +232,20 @@ impl Emulator {
         self.shared.lock().counters[dc]
     }
 
-    /// What the consent page answers from now on ([`Consent::Approve`] at start).
+    /// What the headless consent page answers from now on ([`Consent::Approve`] at start); the
+    /// HTML consent page ignores it.
     pub fn set_consent(&self, consent: Consent) {
         self.shared.lock().settings.consent = consent;
     }
 
-    /// Where the consenting user's account lives (the first data center at start).
+    /// Whether `GET /oauth/v2/auth` shows the HTML consent page (`true`) or answers at once as
+    /// [`set_consent`](Self::set_consent) says (`false`); see [`EmulatorConfig::consent_page`].
+    pub fn set_consent_page(&self, on: bool) {
+        self.shared.lock().settings.consent_page = on;
+    }
+
+    /// Where the headless consent's user, the built-in "Emulated User", has its account (the
+    /// first data center at start).
     ///
     /// Codes are minted there and the redirect names it in `location` and `accounts-server`,
     /// as Zoho's multi-DC sign-in does.
@@ -209,7 +255,53 @@ impl Emulator {
     /// Panics when `dc` is not one of the configured data centers.
     pub fn set_user_data_center(&self, dc: &str) {
         let dc = self.dc(dc);
-        self.shared.lock().settings.user_dc = dc;
+        self.shared.lock().users[BUILT_IN_USER].dc = dc;
+    }
+
+    /// The users the consent page offers, in order.
+    pub fn users(&self) -> Vec<EmulatedUser> {
+        let state = self.shared.lock();
+        state.users[BUILT_IN_USER + 1..]
+            .iter()
+            .map(|u| EmulatedUser {
+                id: u.id.clone(),
+                full_name: u.full_name.clone(),
+                email: u.email.clone(),
+                data_center: self.shared.data_centers[u.dc].name.clone(),
+            })
+            .collect()
+    }
+
+    /// Approves the device request with `user_code` as the user with e-mail address `email`, as
+    /// that user would on the verification page; the headless switch for tests.
+    ///
+    /// The built-in user (`user@example.com`) may approve too. A user whose account lives at
+    /// another data center than the request's makes the next poll there answer `other_dc`.
+    /// Returns `false`, changing nothing, when no undecided, unexpired request has that user code.
+    ///
+    /// # Panics
+    ///
+    /// Panics when no user has the e-mail address `email`.
+    pub fn approve_device(&self, user_code: &str, email: &str) -> bool {
+        let now = self.shared.clock.now();
+        let mut state = self.shared.lock();
+        let user = state.user_by_email(email).unwrap_or_else(|| panic!("the emulator has no user {email:?}"));
+        let Some(device) = state.pending_device(user_code, now) else {
+            return false;
+        };
+        state.decide_device(&device.device_code, Some(user), now)
+    }
+
+    /// Denies the device request with `user_code`, as the user would on the verification page.
+    ///
+    /// Returns `false`, changing nothing, when no undecided, unexpired request has that user code.
+    pub fn deny_device(&self, user_code: &str) -> bool {
+        let now = self.shared.clock.now();
+        let mut state = self.shared.lock();
+        let Some(device) = state.pending_device(user_code, now) else {
+            return false;
+        };
+        state.decide_device(&device.device_code, None, now)
     }
 
     /// Switches token responses to the older shape, where `expires_in_sec` is in seconds and
@@ -287,6 +379,27 @@ impl Emulator {
             .position(|dc| dc.name == name)
             .unwrap_or_else(|| panic!("the emulator has no data center named {name:?}"))
     }
+}
+
+/// The emulator's users: the built-in one first, then the configured ones (or the defaults at
+/// served data centers), each checked.
+fn users(config: &EmulatorConfig, dc_index: &dyn Fn(&str) -> Option<Dc>) -> Result<Vec<User>, String> {
+    let mut users = vec![User::built_in(0)];
+    let listed = match &config.users {
+        Some(users) => users.clone(),
+        // Defaults at data centers the emulator does not serve are dropped, so that any set of
+        // data centers starts without naming users.
+        None => EmulatedUser::defaults().into_iter().filter(|u| dc_index(&u.data_center).is_some()).collect(),
+    };
+    for user in listed {
+        let dc = dc_index(&user.data_center)
+            .ok_or_else(|| format!("user {:?} lives at {:?}, which is not served", user.email, user.data_center))?;
+        if users.iter().any(|u| u.id == user.id || u.email.eq_ignore_ascii_case(&user.email)) {
+            return Err(format!("two users have the id {:?} or the e-mail address {:?}", user.id, user.email));
+        }
+        users.push(User { id: user.id, full_name: user.full_name, email: user.email, dc });
+    }
+    Ok(users)
 }
 
 impl Drop for Emulator {

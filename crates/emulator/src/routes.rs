@@ -17,7 +17,8 @@ use url::{Url, form_urlencoded};
 use zoho_oauth_core::SharedClock;
 
 use crate::Consent;
-use crate::state::{Authorization, Dc, Grant, State, TokenError};
+use crate::html::{self, ConsentPage, UserChoice};
+use crate::state::{Authorization, BUILT_IN_USER, ConsentSubject, Dc, DeviceRequest, Grant, State, TokenError, UserIx};
 
 /// One data center's name and base URL.
 #[derive(Debug)]
@@ -57,9 +58,12 @@ struct Ctx {
 /// The router for data center `dc`.
 pub(crate) fn router(shared: Arc<Shared>, dc: Dc) -> Router {
     Router::new()
-        .route("/oauth/v2/auth", get(authorize))
+        .route("/oauth/v2/auth", get(authorize).post(consent_form))
         .route("/oauth/v2/token", post(token))
         .route("/oauth/v2/token/revoke", post(revoke))
+        .route("/oauth/v3/device/code", post(device_code))
+        .route("/oauth/v3/device/token", post(device_token))
+        .route("/oauth/v3/device", get(device_page).post(consent_form))
         .route("/crm/v8/users", get(crm_users))
         .with_state(Ctx { shared, dc })
 }
@@ -91,7 +95,7 @@ impl Params {
     }
 }
 
-/// `GET /oauth/v2/auth`: the consent page, answered at once without any HTML.
+/// `GET /oauth/v2/auth`: the consent page, as HTML for a person or answered at once (headless).
 ///
 /// Errors about the client or the redirect URI are shown to the user and never redirected
 /// (RFC 6749 section 4.1.2.1); every other error goes back to the client in the redirect.
@@ -120,14 +124,7 @@ async fn authorize(AxumState(ctx): AxumState<Ctx>, RawQuery(query): RawQuery) ->
         Some(_) => return refuse("unsupported_response_type"),
         None => return refuse("invalid_request"),
     }
-    // Zoho joins scopes with commas; spaces, the RFC 6749 separator, are accepted too.
-    let scopes: Vec<String> = params
-        .get("scope")
-        .unwrap_or_default()
-        .split(|c: char| c == ',' || c.is_ascii_whitespace())
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let scopes = scope_list(params.get("scope"));
     if scopes.is_empty() {
         return refuse("invalid_scope");
     }
@@ -137,11 +134,6 @@ async fn authorize(AxumState(ctx): AxumState<Ctx>, RawQuery(query): RawQuery) ->
         (Some(challenge), Some("S256")) if is_s256_challenge(challenge) => Some(challenge.to_owned()),
         _ => return refuse("invalid_request"),
     };
-    if state.settings.consent == Consent::Deny {
-        return refuse("access_denied");
-    }
-
-    let user_dc = state.settings.user_dc;
     let authorization = Authorization {
         client_id: client_id.to_owned(),
         redirect_uri: redirect_uri.to_owned(),
@@ -151,14 +143,311 @@ async fn authorize(AxumState(ctx): AxumState<Ctx>, RawQuery(query): RawQuery) ->
         prompt_consent: params.get("prompt") == Some("consent"),
         code_challenge,
     };
-    let code = state.mint_browser_code(authorization, now);
+    if state.settings.consent_page {
+        let (client_id, scopes, offline) =
+            (authorization.client_id.clone(), authorization.scopes.clone(), authorization.offline);
+        let subject = ConsentSubject::Authorize { authorization, state: state_param.map(str::to_owned) };
+        let request = state.open_consent(ctx.dc, subject, now);
+        let page = consent_page(&ctx, &state, "/oauth/v2/auth", &request, &client_id, &scopes, offline, None);
+        drop(state);
+        return html::response(StatusCode::OK, page);
+    }
+    if state.settings.consent == Consent::Deny {
+        return refuse("access_denied");
+    }
+    let code = state.mint_browser_code(authorization, BUILT_IN_USER, now);
+    let user_dc = state.users[BUILT_IN_USER].dc;
     drop(state);
-    let location = &ctx.shared.data_centers[user_dc].name;
-    let server = ctx.shared.origin(user_dc);
-    redirect(redirect_uri, &[("code", &code), ("location", location), ("accounts-server", &server)], state_param)
+    code_redirect(&ctx, redirect_uri, &code, user_dc, state_param)
 }
 
-/// `POST /oauth/v2/token`: code exchange and refresh.
+/// The redirect back with a code minted for a user whose account lives at `user_dc`, which the
+/// redirect names in `location` and `accounts-server` as Zoho's multi-DC sign-in does.
+fn code_redirect(ctx: &Ctx, redirect_uri: &str, code: &str, user_dc: Dc, state: Option<&str>) -> Response {
+    let location = &ctx.shared.data_centers[user_dc].name;
+    let server = ctx.shared.origin(user_dc);
+    redirect(redirect_uri, &[("code", code), ("location", location), ("accounts-server", &server)], state)
+}
+
+/// The consent page HTML for one open request, offering every user but the built-in one.
+#[allow(clippy::too_many_arguments)] // Each is one thing the page shows; a struct would only rename them.
+fn consent_page(
+    ctx: &Ctx,
+    state: &State,
+    action: &str,
+    request: &str,
+    client_id: &str,
+    scopes: &[String],
+    offline: bool,
+    notice: Option<&str>,
+) -> String {
+    let users = state.users[BUILT_IN_USER + 1..]
+        .iter()
+        .map(|u| UserChoice {
+            id: &u.id,
+            full_name: &u.full_name,
+            email: &u.email,
+            data_center: &ctx.shared.data_centers[u.dc].name,
+        })
+        .collect();
+    html::consent(&ConsentPage {
+        action,
+        request,
+        client_id,
+        scopes,
+        offline,
+        data_center: &ctx.shared.data_centers[ctx.dc].name,
+        users,
+        notice,
+    })
+}
+
+/// `POST /oauth/v2/auth` and `POST /oauth/v3/device`: the answer to a consent page.
+///
+/// The form carries the page's anti-forgery value (`request`), the chosen user's id (`user`)
+/// and `decision=accept` or `decision=deny`. The value is unguessable, single use, bound to
+/// the listener that showed the page and valid for ten minutes; a form a browser posts from
+/// another origin is refused as well, so another site cannot answer for the person.
+async fn consent_form(AxumState(ctx): AxumState<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = ctx.shared.clock.now();
+    let own_port = ctx.shared.data_centers[ctx.dc].url.port();
+    // A person may have typed `localhost` for `127.0.0.1`; any other origin is another site.
+    let same_origin = |origin: &HeaderValue| {
+        let origin = origin.to_str().ok().and_then(|o| Url::parse(o).ok());
+        origin.is_some_and(|o| {
+            o.scheme() == "http" && matches!(o.host_str(), Some("127.0.0.1" | "localhost")) && o.port() == own_port
+        })
+    };
+    let foreign_origin = headers.get(header::ORIGIN).is_some_and(|origin| !same_origin(origin));
+    let cross_site = headers.get("sec-fetch-site").is_some_and(|site| site.as_bytes() == b"cross-site");
+    if foreign_origin || cross_site {
+        return notice_page(StatusCode::FORBIDDEN, "Refused", "This form was sent from another site.");
+    }
+    let Ok(params) = Params::parse(None, &body) else {
+        return notice_page(StatusCode::BAD_REQUEST, "Bad request", "A field was sent twice.");
+    };
+    let accept = match params.get("decision") {
+        Some("accept") => true,
+        Some("deny") => false,
+        _ => return notice_page(StatusCode::BAD_REQUEST, "Bad request", "Choose Accept or Deny."),
+    };
+    let expired = || {
+        notice_page(
+            StatusCode::BAD_REQUEST,
+            "This page has expired",
+            "This sign-in page was already answered or is too old. Start again from the application.",
+        )
+    };
+    let mut state = ctx.shared.lock();
+    let request = params.get("request").unwrap_or_default();
+    let Some(subject) = state.consent(ctx.dc, request, now) else {
+        return expired();
+    };
+    // Only the users the page offers can be chosen, whatever a hand-made form says.
+    let user = params.get("user").and_then(|id| state.user_by_id(id)).filter(|u| *u != BUILT_IN_USER);
+    if accept && user.is_none() {
+        let Some((client_id, scopes, offline)) = describe(&state, subject, now) else {
+            return expired();
+        };
+        let action = match subject {
+            ConsentSubject::Authorize { .. } => "/oauth/v2/auth",
+            ConsentSubject::Device { .. } => "/oauth/v3/device",
+        };
+        let notice = Some("Choose the user to sign in as, then Accept.");
+        let page = consent_page(&ctx, &state, action, request, &client_id, &scopes, offline, notice);
+        return html::response(StatusCode::BAD_REQUEST, page);
+    }
+    let Some(subject) = state.close_consent(ctx.dc, request, now) else {
+        return expired();
+    };
+    let chosen = if accept { user } else { None };
+    match subject {
+        ConsentSubject::Authorize { authorization, state: state_param } => {
+            let redirect_uri = authorization.redirect_uri.clone();
+            match chosen {
+                Some(user) => {
+                    let code = state.mint_browser_code(authorization, user, now);
+                    let user_dc = state.users[user].dc;
+                    drop(state);
+                    code_redirect(&ctx, &redirect_uri, &code, user_dc, state_param.as_deref())
+                }
+                None => {
+                    drop(state);
+                    redirect(&redirect_uri, &[("error", "access_denied")], state_param.as_deref())
+                }
+            }
+        }
+        ConsentSubject::Device { device_code } => {
+            if !state.decide_device(&device_code, chosen, now) {
+                return expired();
+            }
+            drop(state);
+            match chosen {
+                Some(_) => notice_page(
+                    StatusCode::OK,
+                    "Device connected",
+                    "You can close this page and return to your device.",
+                ),
+                None => notice_page(
+                    StatusCode::OK,
+                    "Access denied",
+                    "The device was not given access. You can close this page.",
+                ),
+            }
+        }
+    }
+}
+
+/// What an open consent page asks: the client, the scopes, and whether offline access is asked.
+fn describe(
+    state: &State,
+    subject: &ConsentSubject,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<(String, Vec<String>, bool)> {
+    match subject {
+        ConsentSubject::Authorize { authorization, .. } => {
+            Some((authorization.client_id.clone(), authorization.scopes.clone(), authorization.offline))
+        }
+        ConsentSubject::Device { device_code } => {
+            state.device_view(device_code, now).map(|d| (d.client_id, d.scopes, d.offline))
+        }
+    }
+}
+
+/// `GET /oauth/v3/device`: the verification page, where a person types the code a device shows,
+/// then picks a user and accepts or denies on the consent page it leads to.
+async fn device_page(AxumState(ctx): AxumState<Ctx>, RawQuery(query): RawQuery) -> Response {
+    let now = ctx.shared.clock.now();
+    let params = Params::parse(query.as_deref(), b"").unwrap_or_else(|()| Params(HashMap::new()));
+    let Some(typed) = params.get("user_code") else {
+        return html::response(StatusCode::OK, html::device_entry(None, ""));
+    };
+    let mut state = ctx.shared.lock();
+    let Some(device) = state.pending_device(typed, now) else {
+        drop(state);
+        let notice = Some("That code is unknown, already used or expired. Check the code on your device.");
+        return html::response(StatusCode::NOT_FOUND, html::device_entry(notice, typed));
+    };
+    let subject = ConsentSubject::Device { device_code: device.device_code };
+    let request = state.open_consent(ctx.dc, subject, now);
+    let page = consent_page(
+        &ctx,
+        &state,
+        "/oauth/v3/device",
+        &request,
+        &device.client_id,
+        &device.scopes,
+        device.offline,
+        None,
+    );
+    drop(state);
+    html::response(StatusCode::OK, page)
+}
+
+fn notice_page(status: StatusCode, title: &str, text: &str) -> Response {
+    html::response(status, html::notice(title, text))
+}
+
+/// `POST /oauth/v3/device/code`: starts Zoho's device flow.
+async fn device_code(AxumState(ctx): AxumState<Ctx>, RawQuery(query): RawQuery, body: Bytes) -> Response {
+    let now = ctx.shared.clock.now();
+    let mut state = ctx.shared.lock();
+    state.counters[ctx.dc].device_code += 1;
+    let error_status = state.settings.error_status;
+    let outcome = device_request(&mut state, query.as_deref(), &body);
+    let request = match outcome {
+        Ok(request) => request,
+        Err(error) => {
+            drop(state);
+            return json_response(error_status, error_body(&ctx, error));
+        }
+    };
+    let (device_code, user_code) = state.start_device(ctx.dc, request, now);
+    let settings = &state.settings;
+    let (mut interval, mut expires_in) =
+        (settings.device_poll_interval.num_seconds(), settings.device_code_lifetime.num_seconds());
+    if settings.device_times_in_milliseconds {
+        // An older page of Zoho's documentation gives both in milliseconds.
+        interval = settings.device_poll_interval.num_milliseconds();
+        expires_in = settings.device_code_lifetime.num_milliseconds();
+    }
+    drop(state);
+    let verification_url = format!("{}/oauth/v3/device", ctx.shared.origin(ctx.dc));
+    let body = json!({
+        "user_code": user_code,
+        "device_code": device_code,
+        "verification_url": verification_url,
+        "interval": interval,
+        "expires_in": expires_in,
+    });
+    json_response(StatusCode::OK, body)
+}
+
+/// Checks a device request's parameters; no client secret is asked at this step.
+fn device_request(state: &mut State, query: Option<&str>, body: &[u8]) -> Result<DeviceRequest, TokenError> {
+    let params = Params::parse(query, body).map_err(|()| TokenError::InvalidRequest)?;
+    match params.get("grant_type") {
+        Some("device_request") => {}
+        Some(_) => return Err(TokenError::UnsupportedGrantType),
+        None => return Err(TokenError::InvalidRequest),
+    }
+    let client_id = params.get("client_id").ok_or(TokenError::InvalidRequest)?;
+    if state.client(client_id).is_none() {
+        return Err(TokenError::InvalidClient);
+    }
+    let scopes = scope_list(params.get("scope"));
+    if scopes.is_empty() {
+        return Err(TokenError::InvalidScope);
+    }
+    Ok(DeviceRequest {
+        client_id: client_id.to_owned(),
+        scopes,
+        offline: params.get("access_type") == Some("offline"),
+        prompt_consent: params.get("prompt") == Some("consent"),
+    })
+}
+
+/// `POST /oauth/v3/device/token`: one poll of a device request.
+async fn device_token(
+    AxumState(ctx): AxumState<Ctx>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let now = ctx.shared.clock.now();
+    let mut state = ctx.shared.lock();
+    state.counters[ctx.dc].device_token += 1;
+    let outcome = (|| {
+        let params = Params::parse(query.as_deref(), &body).map_err(|()| TokenError::InvalidRequest)?;
+        match params.get("grant_type") {
+            Some("device_token") => {}
+            Some(_) => return Err(TokenError::UnsupportedGrantType),
+            None => return Err(TokenError::InvalidRequest),
+        }
+        let (client_id, client_secret) = client_credentials(&headers, &params)?;
+        state.authenticate(&client_id, &client_secret)?;
+        let device_code = params.get("code").ok_or(TokenError::InvalidRequest)?;
+        state.poll_device(ctx.dc, now, &client_id, device_code)
+    })();
+    let (legacy, error_status) = (state.settings.legacy_expires, state.settings.error_status);
+    drop(state);
+    match outcome {
+        Ok(grant) => json_response(StatusCode::OK, token_body(&ctx, grant, legacy)),
+        Err(error) => json_response(error_status, error_body(&ctx, error)),
+    }
+}
+
+/// Scopes as Zoho joins them, with commas; spaces, the RFC 6749 separator, are accepted too.
+fn scope_list(scope: Option<&str>) -> Vec<String> {
+    scope
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_ascii_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `POST /oauth/v2/token`: code exchange, refresh and client credentials.
 async fn token(AxumState(ctx): AxumState<Ctx>, headers: HeaderMap, RawQuery(query): RawQuery, body: Bytes) -> Response {
     let now = ctx.shared.clock.now();
     let fault = ctx.shared.lock().settings.fault;
@@ -178,17 +467,23 @@ async fn token(AxumState(ctx): AxumState<Ctx>, headers: HeaderMap, RawQuery(quer
             state.counters[ctx.dc].token_errors += 1;
             drop(state);
             tracing::debug!(dc = %ctx.shared.data_centers[ctx.dc].name, error = error.code(), "token request refused");
-            let body = if error == TokenError::RateLimited {
-                json!({
-                    "error_description": "You have made too many requests continuously. Please try again after some time.",
-                    "error": error.code(),
-                    "status": "failure",
-                })
-            } else {
-                json!({ "error": error.code() })
-            };
-            json_response(error_status, body)
+            json_response(error_status, error_body(&ctx, error))
         }
+    }
+}
+
+/// Zoho's error body for `error`.
+fn error_body(ctx: &Ctx, error: TokenError) -> Value {
+    match error {
+        TokenError::RateLimited => json!({
+            "error_description": "You have made too many requests continuously. Please try again after some time.",
+            "error": error.code(),
+            "status": "failure",
+        }),
+        TokenError::OtherDc(user_dc) => {
+            json!({ "error": error.code(), "user_location": ctx.shared.data_centers[user_dc].name })
+        }
+        _ => json!({ "error": error.code() }),
     }
 }
 
@@ -206,16 +501,35 @@ fn token_outcome(
     match grant_type {
         "authorization_code" => counters.token_exchange += 1,
         "refresh_token" => counters.token_refresh += 1,
+        "client_credentials" => counters.token_client_credentials += 1,
         _ => return Err(TokenError::UnsupportedGrantType),
     }
     let (client_id, client_secret) = client_credentials(headers, &params)?;
     state.authenticate(&client_id, &client_secret)?;
-    if grant_type == "authorization_code" {
-        let code = params.get("code").ok_or(TokenError::InvalidRequest)?;
-        state.exchange_code(ctx.dc, now, &client_id, code, params.get("redirect_uri"), params.get("code_verifier"))
-    } else {
-        let refresh_token = params.get("refresh_token").ok_or(TokenError::InvalidRequest)?;
-        state.refresh(ctx.dc, now, &client_id, refresh_token)
+    match grant_type {
+        "authorization_code" => {
+            let code = params.get("code").ok_or(TokenError::InvalidRequest)?;
+            state.exchange_code(ctx.dc, now, &client_id, code, params.get("redirect_uri"), params.get("code_verifier"))
+        }
+        "refresh_token" => {
+            let refresh_token = params.get("refresh_token").ok_or(TokenError::InvalidRequest)?;
+            state.refresh(ctx.dc, now, &client_id, refresh_token)
+        }
+        _ => {
+            // The org is `{service}.{org id}`, for CRM `ZohoCRM.<zsoid>`; Zoho answers
+            // missing_org_info without it, and the emulator gives a malformed one the same answer.
+            let soid = params
+                .get("soid")
+                .filter(|soid| {
+                    soid.split_once('.').is_some_and(|(service, org)| !service.is_empty() && !org.is_empty())
+                })
+                .ok_or(TokenError::MissingOrgInfo)?;
+            let scopes = scope_list(params.get("scope"));
+            if scopes.is_empty() {
+                return Err(TokenError::InvalidScope);
+            }
+            state.client_credentials(ctx.dc, now, &client_id, scopes, soid)
+        }
     }
 }
 
@@ -307,7 +621,8 @@ async fn revoke(AxumState(ctx): AxumState<Ctx>, RawQuery(query): RawQuery, body:
     json_response(StatusCode::OK, json!({ "status": "success" }))
 }
 
-/// `GET /crm/v8/users?type=CurrentUser`: the smallest API call that proves a token works.
+/// `GET /crm/v8/users?type=CurrentUser`: the smallest API call that proves a token works, and
+/// whose it is.
 async fn crm_users(AxumState(ctx): AxumState<Ctx>, headers: HeaderMap) -> Response {
     let now = ctx.shared.clock.now();
     let mut state = ctx.shared.lock();
@@ -321,17 +636,23 @@ async fn crm_users(AxumState(ctx): AxumState<Ctx>, headers: HeaderMap) -> Respon
                 accepted.then(|| token.trim())
             },
         );
-    let live = token.is_some_and(|token| state.access_token_is_live(ctx.dc, now, token));
-    drop(state);
-    if live {
-        let user = json!({
-            "id": crate::state::USER_ID,
-            "full_name": "Emulated User",
-            "email": "user@example.com",
+    let user: Option<UserIx> = token.and_then(|token| state.access_token_user(ctx.dc, now, token));
+    if let Some(user) = user {
+        let user = &state.users[user];
+        // `data_center` is the emulator's own addition: it names where the account lives, so a
+        // test or a web app can show it; Zoho's record has no such field.
+        let record = json!({
+            "id": user.id,
+            "full_name": user.full_name,
+            "email": user.email,
+            "status": "active",
             "role": { "name": "CEO" },
+            "data_center": ctx.shared.data_centers[user.dc].name,
         });
-        json_response(StatusCode::OK, json!({ "users": [user] }))
+        drop(state);
+        json_response(StatusCode::OK, json!({ "users": [record] }))
     } else {
+        drop(state);
         let body =
             json!({ "code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token", "status": "error" });
         json_response(StatusCode::UNAUTHORIZED, body)

@@ -123,7 +123,7 @@ async fn counters_count_every_request_per_data_center() {
     h.crm("eu", "Zoho-oauthtoken nope").await;
     h.revoke("us", refresh).await;
 
-    let us = Counters { authorize: 1, token_exchange: 1, token_refresh: 1, revoke: 1, api: 1, token_errors: 0 };
+    let us = Counters { authorize: 1, token_exchange: 1, token_refresh: 1, revoke: 1, api: 1, ..Counters::default() };
     let eu = Counters { token_refresh: 1, api: 1, token_errors: 1, ..Counters::default() };
     assert_eq!(h.emulator.counters_for("us"), us);
     assert_eq!(h.emulator.counters_for("eu"), eu);
@@ -145,4 +145,18 @@ async fn three_data_centers_and_shutdown() {
     let duplicate = Emulator::start(EmulatorConfig::new().data_centers(&["us", "us"])).await;
     assert_eq!(duplicate.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     assert!(Emulator::start(EmulatorConfig::new().data_centers(&[])).await.is_err());
+}
+
+#[tokio::test]
+async fn ports_can_be_fixed_per_data_center() {
+    // A port that was free a moment ago; another process taking it in between would only make
+    // this test fail, never pass wrongly.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let emulator = Emulator::start(EmulatorConfig::new().port("eu", port)).await.unwrap();
+    assert_eq!(emulator.accounts_url("eu").port(), Some(port));
+    assert_ne!(emulator.accounts_url("us").port(), Some(port));
+    emulator.shutdown().await;
+
+    let unserved = Emulator::start(EmulatorConfig::new().port("jp", 8080)).await;
+    assert_eq!(unserved.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
 }

@@ -121,9 +121,14 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Self {
+        Self::start_with(|config| config).await
+    }
+
+    /// Like [`start`](Self::start), with the configuration changed by `configure` first.
+    pub async fn start_with(configure: impl FnOnce(EmulatorConfig) -> EmulatorConfig) -> Self {
         let clock = ManualClock::starting_now();
         let config = EmulatorConfig::new().data_centers(&["us", "eu"]).clock(Arc::new(clock.clone()));
-        let emulator = Emulator::start(config).await.expect("the emulator binds to loopback");
+        let emulator = Emulator::start(configure(config)).await.expect("the emulator binds to loopback");
         Self { emulator, clock }
     }
 
@@ -141,6 +146,15 @@ impl Harness {
             .append_pair("scope", "ZohoCRM.modules.ALL,ZohoCRM.users.READ")
             .append_pair("access_type", "offline")
             .extend_pairs(extra);
+        url
+    }
+
+    /// The demo client's authorization URL at `dc` with `pairs` replacing the defaults of the same name.
+    pub fn auth_url_replacing(&self, dc: &str, pairs: &[(&str, &str)]) -> Url {
+        let mut url = self.auth_url(dc, &[]);
+        let kept: Vec<(String, String)> =
+            url.query_pairs().into_owned().filter(|(name, _)| !pairs.iter().any(|(n, _)| n == name)).collect();
+        url.query_pairs_mut().clear().extend_pairs(kept).extend_pairs(pairs);
         url
     }
 
@@ -192,6 +206,41 @@ impl Harness {
     pub async fn crm(&self, dc: &str, authorization: &str) -> Reply {
         let url = self.emulator.api_domain(dc).join("/crm/v8/users?type=CurrentUser").unwrap();
         request("GET", &url, &[("Authorization", authorization)], "").await
+    }
+}
+
+/// A form POST the way a browser sends one from a page of `url`'s origin.
+pub async fn submit(url: &Url, pairs: &[(&str, &str)]) -> Reply {
+    let origin = url.origin().ascii_serialization();
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", origin.as_str())];
+    request("POST", url, &headers, &body).await
+}
+
+/// The value of the first `<input>` of `html` named `name`.
+pub fn input_value(html: &str, name: &str) -> String {
+    let start = html.find(&format!("name=\"{name}\" value=\"")).unwrap_or_else(|| panic!("no input {name}: {html}"));
+    let rest = &html[start + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// The values of every radio button of `html` named `user`, in page order.
+pub fn user_choices(html: &str) -> Vec<String> {
+    html.match_indices("name=\"user\" value=\"")
+        .map(|(at, m)| {
+            let rest = &html[at + m.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+/// Asserts that an HTML page is self-contained: no script, no image, nothing loaded from elsewhere.
+pub fn assert_self_contained(reply: &Reply) {
+    assert_eq!(reply.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(reply.header("content-security-policy").unwrap().starts_with("default-src 'none'"));
+    let html = reply.text();
+    for forbidden in ["<script", "<img", "<link", "<iframe", "src=", "http://", "https://"] {
+        assert!(!html.contains(forbidden), "the page holds {forbidden:?}: {html}");
     }
 }
 
