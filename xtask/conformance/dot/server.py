@@ -17,6 +17,7 @@ All have the redirect URI `http://127.0.0.1/callback`, the authorization-code gr
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 
@@ -76,7 +77,10 @@ def configure(port, data_dir):
             "AUTHORIZATION_CODE_EXPIRE_SECONDS": env_int("DOT_CODE_SECONDS", 2),
             "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
             "REQUEST_APPROVAL_PROMPT": "force",
-            "OAUTH2_METADATA_ISSUER": issuer,
+            # Without it DOT derives the `iss` of authorization responses from the metadata URL
+            # under the `o/` prefix (`.../o`), while the metadata served at the root (RFC 8414
+            # section 3) names the root: the two must be equal (RFC 9207 section 2).
+            "OIDC_ISS_ENDPOINT": issuer,
             # RFC 9207: send `iss` in every authorization response.
             "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": os.environ.get("DOT_SEND_ISS", "1") == "1",
         },
@@ -163,6 +167,8 @@ def main():
     server = ThreadedWSGIServer(("127.0.0.1", args.port), QuietHandler)
     server.set_app(get_wsgi_application())
     print(f"READY http://127.0.0.1:{args.port}", flush=True)
+    # SIGTERM (how the runner stops it) ends serve_forever like Ctrl-C, so the database is removed.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         server.serve_forever()
     except KeyboardInterrupt:
