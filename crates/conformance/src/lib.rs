@@ -57,7 +57,11 @@ pub fn built_in(root: &Path, name: &str) -> anyhow::Result<TargetSpec> {
 
 /// The workspace root, two levels above this crate's manifest.
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("the crate sits at crates/conformance").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the crate sits at crates/conformance")
+        .to_path_buf()
 }
 
 /// Runs the whole catalogue against each target in turn; every target is stopped before the next
@@ -159,9 +163,13 @@ async fn run_target(spec: &TargetSpec, catalogue: &[scenarios::Scenario], report
             Err(_) => (Outcome::Fail, Some(format!("timed out after {} s", SCENARIO_TIMEOUT.as_secs()))),
         };
         match (outcome, &message) {
-            (Outcome::Fail, Some(message)) => say(options, format_args!("\r[{name}] {} FAILED: {message}\n", scenario.id)),
+            (Outcome::Fail, Some(message)) => {
+                say(options, format_args!("\r[{name}] {} FAILED: {message}\n", scenario.id))
+            }
             _ if terminal => {}
-            (outcome, _) => say(options, format_args!("[{name}] {:>2}/{n} {} {outcome:?} ({ms} ms)\n", i + 1, scenario.id)),
+            (outcome, _) => {
+                say(options, format_args!("[{name}] {:>2}/{n} {} {outcome:?} ({ms} ms)\n", i + 1, scenario.id))
+            }
         }
         for mut d in target.take_deviations() {
             d.scenario = scenario.id.to_owned();

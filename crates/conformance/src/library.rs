@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use zoho_oauth::core::transport::BoxFuture;
 use zoho_oauth::{
-    ClientConfig, Error, Flow, HttpClient, HttpRequest, HttpResponse, RequestKind, ReqwestClient,
-    TransportError, Unauthorized,
+    ClientConfig, Error, Flow, HttpClient, HttpRequest, HttpResponse, RequestKind, ReqwestClient, TransportError,
+    Unauthorized,
 };
 
 /// One request the library sent to the token or revocation endpoint, and what came back.
@@ -48,8 +48,10 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new() -> anyhow::Result<Arc<Recorder>> {
-        let inner =
-            ReqwestClient::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(15)).build()?;
+        let inner = ReqwestClient::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .build()?;
         Ok(Arc::new(Recorder { inner, log: Mutex::new(Vec::new()) }))
     }
 
@@ -87,7 +89,12 @@ impl HttpClient for Recorder {
             let result = self.inner.execute(request, kind).await;
             if recorded {
                 let header = |name: http::header::HeaderName| {
-                    result.as_ref().ok().and_then(|r| r.headers().get(name)).and_then(|v| v.to_str().ok()).map(str::to_owned)
+                    result
+                        .as_ref()
+                        .ok()
+                        .and_then(|r| r.headers().get(name))
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
                 };
                 let exchange = Exchange {
                     basic_auth,

@@ -107,7 +107,6 @@ async fn cli() -> anyhow::Result<bool> {
         "conformance: {} passed, {} failed, {} n/a, {} skipped, {} deviations",
         s.passed, s.failed, s.not_applicable, s.skipped, s.deviations
     );
-    let skipped_required =
-        report.targets.iter().any(|t| t.status == "skipped" && required.contains(&t.name));
+    let skipped_required = report.targets.iter().any(|t| t.status == "skipped" && required.contains(&t.name));
     Ok(report.failures() == 0 && !skipped_required)
 }

@@ -247,13 +247,24 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(out, "# Conformance report\n");
         let _ = writeln!(out, "Generated {} for zoho-oauth {}.", self.generated_at, self.library_version);
-        let _ = writeln!(out, "A cell marked \"(dev)\" is a scenario during which the server deviated from the RFCs (see below).\n");
+        let _ = writeln!(
+            out,
+            "A cell marked \"(dev)\" is a scenario during which the server deviated from the RFCs (see below).\n"
+        );
         let _ = writeln!(out, "{}", self.table(true));
         let _ = writeln!(out, "| target | description | start | total | note |\n|---|---|---|---|---|");
         for t in &self.targets {
             let note = t.note.as_deref().map_or(String::new(), |r| format!("{}: {r}", t.status.replace('_', " ")));
             let source = t.source.as_deref().map_or(String::new(), |s| format!("`{s}`"));
-            let _ = writeln!(out, "| {} | {} | {} | {} | {} |", t.name, source, human(t.start_ms), human(t.duration_ms), note);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                t.name,
+                source,
+                human(t.start_ms),
+                human(t.duration_ms),
+                note
+            );
         }
         let _ = writeln!(out, "\n## Deviations from the RFCs\n");
         let _ = writeln!(
@@ -270,7 +281,13 @@ impl Report {
                     Outcome::Skipped => "skipped: ",
                     _ => "",
                 };
-                let _ = writeln!(out, "- `{}` on {}: {label}{}", r.scenario, r.target, r.message.as_deref().unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "- `{}` on {}: {label}{}",
+                    r.scenario,
+                    r.target,
+                    r.message.as_deref().unwrap_or_default()
+                );
             }
             out.push('\n');
         }

@@ -370,13 +370,17 @@ impl TargetSpec {
             let has_secret = client.secret.is_some() || client.secret_env.is_some();
             match client.auth {
                 AuthMethod::None => ensure!(!has_secret, "client `{}`: auth = \"none\" takes no secret", client.id),
-                _ => ensure!(has_secret, "client `{}`: {} needs `secret` or `secret_env`", client.id, client.auth.name()),
+                _ => {
+                    ensure!(has_secret, "client `{}`: {} needs `secret` or `secret_env`", client.id, client.auth.name())
+                }
             }
         }
         match (self.kind, &self.consent) {
             (TargetKind::Emulator, ConsentSpec::Emulator) => {}
             (TargetKind::Emulator, _) => bail!("kind = \"emulator\" takes consent.method = \"emulator\""),
-            (TargetKind::Server, ConsentSpec::Emulator) => bail!("consent.method = \"emulator\" needs kind = \"emulator\""),
+            (TargetKind::Server, ConsentSpec::Emulator) => {
+                bail!("consent.method = \"emulator\" needs kind = \"emulator\"")
+            }
             (TargetKind::Server, _) => {
                 let e = &self.endpoints;
                 let complete = e.authorization.is_some() && e.token.is_some();
@@ -394,7 +398,10 @@ impl TargetSpec {
             );
         }
         if self.expect.iss_parameter {
-            ensure!(self.endpoints.issuer.is_some() || self.kind == TargetKind::Emulator, "`expect.iss_parameter` needs `endpoints.issuer`");
+            ensure!(
+                self.endpoints.issuer.is_some() || self.kind == TargetKind::Emulator,
+                "`expect.iss_parameter` needs `endpoints.issuer`"
+            );
         }
         Ok(())
     }
@@ -414,7 +421,9 @@ impl ClientSpec {
     /// The secret, from the environment variable when one is named.
     pub fn secret(&self) -> anyhow::Result<Option<String>> {
         match (&self.secret_env, &self.secret) {
-            (Some(var), _) => std::env::var(var).map(Some).with_context(|| format!("client `{}`: ${var} is not set", self.id)),
+            (Some(var), _) => {
+                std::env::var(var).map(Some).with_context(|| format!("client `{}`: ${var} is not set", self.id))
+            }
             (None, secret) => Ok(secret.clone()),
         }
     }

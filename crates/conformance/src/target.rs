@@ -85,8 +85,7 @@ impl Target {
         };
         if spec.kind == TargetKind::Emulator {
             let clock = ManualClock::starting_now();
-            let mut config =
-                EmulatorConfig::new().data_centers(&["us", "eu"]).clock(Arc::new(clock.clone()));
+            let mut config = EmulatorConfig::new().data_centers(&["us", "eu"]).clock(Arc::new(clock.clone()));
             for client in &spec.clients {
                 let secret = client.secret()?.unwrap_or_default();
                 config = config.client(ClientRegistration::new(&client.id, &secret, &spec.authorization.redirect_uri));
@@ -253,7 +252,9 @@ impl Target {
             observed: observed.into(),
         };
         let mut all = self.deviations.lock().expect("never poisoned");
-        if !all.iter().any(|d| d.clause == deviation.clause && d.observed == deviation.observed && d.expected == deviation.expected) {
+        if !all.iter().any(|d| {
+            d.clause == deviation.clause && d.observed == deviation.observed && d.expected == deviation.expected
+        }) {
             all.push(deviation);
         }
     }
@@ -317,18 +318,20 @@ impl Target {
 
     /// The configuration of the client authenticating with `auth`, with `secret` overriding the
     /// registered one.
-    pub fn config_with(&self, auth: AuthMethod, secret: Option<&str>, redirect_uri: &str) -> anyhow::Result<ClientConfig> {
+    pub fn config_with(
+        &self,
+        auth: AuthMethod,
+        secret: Option<&str>,
+        redirect_uri: &str,
+    ) -> anyhow::Result<ClientConfig> {
         let client = self.client(auth)?;
         let mut config = ClientConfig::new(&client.id, self.endpoints(auth)?).redirect_uri(redirect_uri)?;
         if let Some(secret) = secret.map(str::to_owned).or(client.secret()?) {
             config = config.client_secret(ClientSecret::new(secret));
         }
         let names = self.spec.authorization.scopes.iter().map(String::as_str);
-        let scopes: Scopes = if self.spec.is_zoho() {
-            Scopes::zoho(names)?
-        } else {
-            names.map(Scope::new).collect::<Result<_, _>>()?
-        };
+        let scopes: Scopes =
+            if self.spec.is_zoho() { Scopes::zoho(names)? } else { names.map(Scope::new).collect::<Result<_, _>>()? };
         config = config.scopes(scopes);
         if let Some((_, clock)) = &self.emulator {
             config = config.clock(Arc::new(clock.clone()));
@@ -345,7 +348,12 @@ impl Target {
         Ok(self.http.flow(self.config_with(auth, None, self.redirect_uri())?))
     }
 
-    pub fn flow_with(&self, auth: AuthMethod, secret: Option<&str>, redirect_uri: &str) -> anyhow::Result<Flow<Unauthorized>> {
+    pub fn flow_with(
+        &self,
+        auth: AuthMethod,
+        secret: Option<&str>,
+        redirect_uri: &str,
+    ) -> anyhow::Result<Flow<Unauthorized>> {
         Ok(self.http.flow(self.config_with(auth, secret, redirect_uri)?))
     }
 
@@ -424,10 +432,15 @@ impl Target {
 
     /// Follows the authorization URL the way a browser would, carrying cookies and submitting every
     /// form met with its hidden inputs plus `fields`, until the redirect back to the client.
-    async fn follow(&self, start: &url::Url, fields: &BTreeMap<String, String>, max_steps: u32) -> anyhow::Result<String> {
+    async fn follow(
+        &self,
+        start: &url::Url,
+        fields: &BTreeMap<String, String>,
+        max_steps: u32,
+    ) -> anyhow::Result<String> {
         let mut cookies: Vec<(String, String)> = Vec::new();
         let mut url = start.clone();
-        let mut form: Option<Vec<(String, String)>> = None;
+        let mut form: Option<Fields> = None;
         for _ in 0..max_steps {
             let mut request = match &form {
                 None => http::Request::get(url.as_str()),
@@ -480,7 +493,9 @@ impl Target {
     pub async fn expire_codes(&self) -> anyhow::Result<()> {
         match (&self.emulator, self.spec.expect.code_lifetime_secs) {
             (Some((_, clock)), _) => clock.advance(chrono::Duration::minutes(10)),
-            (None, Some(lifetime)) => tokio::time::sleep(Duration::from_secs_f64(lifetime.clamp(0.0, 60.0) + 0.5)).await,
+            (None, Some(lifetime)) => {
+                tokio::time::sleep(Duration::from_secs_f64(lifetime.clamp(0.0, 60.0) + 0.5)).await
+            }
             (None, None) => return not_applicable("the description declares no expect.code_lifetime_secs"),
         }
         Ok(())
@@ -509,8 +524,11 @@ fn fill(text: &str, vars: &BTreeMap<&str, String>) -> String {
     out
 }
 
+/// Form fields, in document order.
+type Fields = Vec<(String, String)>;
+
 /// The first form in `html`: its action (if any) and its hidden inputs.
-fn parse_form(html: &str) -> Option<(Option<String>, Vec<(String, String)>)> {
+fn parse_form(html: &str) -> Option<(Option<String>, Fields)> {
     let lower = html.to_ascii_lowercase();
     let start = lower.find("<form")?;
     let end = lower[start..].find("</form").map_or(html.len(), |e| start + e);
@@ -579,7 +597,12 @@ async fn consent_command(command: &[String], url: &str, dir: &Path, timeout: Dur
         bail!("the consent command failed ({})", output.status);
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_owned()).context("the consent command printed nothing")
+    stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_owned())
+        .context("the consent command printed nothing")
 }
 
 async fn runtime_present(program: &str) -> bool {
@@ -604,7 +627,8 @@ async fn run(command: &mut Command) -> anyhow::Result<()> {
 /// exactly these requirements. Returns its interpreter.
 async fn ensure_venv(venv: &Path, requirements: &Path) -> anyhow::Result<PathBuf> {
     let python = venv.join("bin/python");
-    let wanted = std::fs::read_to_string(requirements).with_context(|| format!("reading {}", requirements.display()))?;
+    let wanted =
+        std::fs::read_to_string(requirements).with_context(|| format!("reading {}", requirements.display()))?;
     let stamp = venv.join("requirements.installed");
     if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
         return Ok(python);
