@@ -186,6 +186,9 @@ pub fn classify(error: &Error) -> Failure {
     }
 }
 
+/// What the flow's fallible methods return.
+pub type FlowResult<T> = Result<T, Error>;
+
 /// A flow result with its failure classified: `Ok(Ok(value))`, `Ok(Err(failure))`.
 pub fn outcome<T>(result: Result<T, Error>) -> Result<T, Failure> {
     result.map_err(|e| classify(&e))

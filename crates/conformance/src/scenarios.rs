@@ -356,7 +356,7 @@ fn query(url: &url::Url, name: &str) -> Option<String> {
 fn expect_refusal<T>(
     t: &Target,
     since: usize,
-    result: Result<T, zoho_oauth::Error>,
+    result: library::FlowResult<T>,
     clause: &str,
     code: &str,
 ) -> anyhow::Result<Failure> {
@@ -419,7 +419,7 @@ fn check_error_response(t: &Target, exchange: &Exchange, code: &str) {
 fn expect_local_refusal<T>(
     t: &Target,
     since: usize,
-    result: Result<T, zoho_oauth::Error>,
+    result: library::FlowResult<T>,
     expected: Failure,
 ) -> anyhow::Result<()> {
     match library::outcome(result) {
