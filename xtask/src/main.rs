@@ -9,9 +9,11 @@ const HELP: &str = "\
 cargo xtask <TASK> [ARGS]
 
 Tasks:
-  conformance [--target NAME]... [--update-docs]
+  conformance [--target NAME]... [--server FILE.toml]... [--json] [--update-docs]
                 Check the flow clause by clause against OAuth 2.0 servers.
-                NAME: emulator (default), oidc-provider, authlib, all.
+                NAME: emulator (default), oidc-provider, authlib, dot, all.
+                FILE.toml describes any other server (docs/conformance.md,
+                'Describing your server'); --json prints report.json on stdout.
                 Reports go to target/conformance/report.{md,json}.
   bench [--quick] [--no-docs] [--render]
                 Benchmark the library against yup-oauth2, oauth2, bare reqwest and

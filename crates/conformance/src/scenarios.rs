@@ -1,13 +1,21 @@
 //! The catalogue: one entry per clause checked, each driving the library's public API the way a
 //! user's program would, over real HTTP on loopback.
+//!
+//! A scenario that needs something its target's description does not declare returns
+//! [`NotApplicable`](crate::target::NotApplicable) with the reason, never a pass. Where a server
+//! answers a MUST of the RFCs with something else, the scenario records a deviation and still
+//! checks that the library classifies the answer usefully.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use anyhow::{Context, bail, ensure};
-use zoho_oauth::{AccessToken, AuthorizationCode, Authorized, Error, ErrorCode, Flow, RefreshToken, Scopes, TokenSet};
+use zoho_oauth::{AccessToken, AuthorizationCode, Authorized, Flow, RefreshToken, Scopes, TokenSet};
 
-use crate::target::{ClientKind, Kind, REDIRECT_URI, Target};
+use crate::library::{self, Exchange, Failure};
+use crate::report::ScenarioInfo;
+use crate::spec::{AuthMethod, ClientSet, TargetSpec};
+use crate::target::{Target, not_applicable};
 
 type Run = for<'a> fn(&'a Target) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
 
@@ -20,38 +28,71 @@ pub struct Scenario {
     /// What passing means.
     pub passing: &'static str,
     /// Why the scenario does not apply to a target, if it does not.
-    pub not_applicable: fn(Kind) -> Option<&'static str>,
+    pub not_applicable: fn(&TargetSpec) -> Option<&'static str>,
     pub run: Run,
 }
 
-fn everywhere(_: Kind) -> Option<&'static str> {
-    None
-}
-
-fn zoho_only(kind: Kind) -> Option<&'static str> {
-    (!kind.is_zoho()).then_some("a Zoho behaviour; the target is a generic RFC 6749 server")
-}
-
-fn generic_only(kind: Kind) -> Option<&'static str> {
-    kind.is_zoho().then_some("Zoho's API takes `Zoho-oauthtoken`, checked by zoho-oauthtoken-header")
-}
-
-fn rotating_only(kind: Kind) -> Option<&'static str> {
-    kind.is_zoho().then_some("Zoho never rotates refresh tokens")
-}
-
-fn issuer_sending_only(kind: Kind) -> Option<&'static str> {
-    match kind {
-        Kind::OidcProvider => None,
-        Kind::Emulator => {
-            Some("Zoho does not send `iss`; its `accounts-server` is checked by zoho-foreign-accounts-server")
-        }
-        Kind::Authlib => Some("the server does not send `iss` (RFC 9207 is optional)"),
+impl Scenario {
+    pub fn info(&self) -> ScenarioInfo {
+        ScenarioInfo { id: self.id, clause: self.clause, passing: self.passing }
     }
 }
 
-fn public_client_only(kind: Kind) -> Option<&'static str> {
-    kind.is_zoho().then_some("Zoho has no public clients")
+fn everywhere(_: &TargetSpec) -> Option<&'static str> {
+    None
+}
+
+fn zoho_only(spec: &TargetSpec) -> Option<&'static str> {
+    (!spec.is_zoho()).then_some("a Zoho behaviour; the target is a generic RFC 6749 server")
+}
+
+fn generic_only(spec: &TargetSpec) -> Option<&'static str> {
+    spec.is_zoho().then_some("Zoho's API takes `Zoho-oauthtoken`, checked by zoho-oauthtoken-header")
+}
+
+fn rotating_only(spec: &TargetSpec) -> Option<&'static str> {
+    match spec.expect.refresh_token_rotation {
+        _ if spec.is_zoho() => Some("Zoho never rotates refresh tokens"),
+        ClientSet::None => Some("the description declares expect.refresh_token_rotation = \"none\""),
+        _ => refreshing_only(spec),
+    }
+}
+
+fn refreshing_only(spec: &TargetSpec) -> Option<&'static str> {
+    (!spec.expect.refresh_tokens).then_some("the description declares expect.refresh_tokens = false")
+}
+
+fn revoking_only(spec: &TargetSpec) -> Option<&'static str> {
+    (!spec.expect.revocation).then_some("the description does not declare expect.revocation")
+}
+
+fn revoking_refreshing_only(spec: &TargetSpec) -> Option<&'static str> {
+    revoking_only(spec).or_else(|| refreshing_only(spec))
+}
+
+fn issuer_sending_only(spec: &TargetSpec) -> Option<&'static str> {
+    if spec.expect.iss_parameter {
+        None
+    } else if spec.is_zoho() {
+        Some("Zoho does not send `iss`; its `accounts-server` is checked by zoho-foreign-accounts-server")
+    } else {
+        Some("the description does not declare expect.iss_parameter (RFC 9207 is optional)")
+    }
+}
+
+fn public_client_only(spec: &TargetSpec) -> Option<&'static str> {
+    if spec.is_zoho() {
+        Some("Zoho has no public clients")
+    } else if spec.client(AuthMethod::None).is_none() {
+        Some("the description declares no public client (auth = \"none\")")
+    } else {
+        None
+    }
+}
+
+fn pkce_enforcing_only(spec: &TargetSpec) -> Option<&'static str> {
+    (spec.expect.pkce_enforced == ClientSet::None)
+        .then_some("the description declares expect.pkce_enforced = \"none\": a wrong verifier may be ignored")
 }
 
 macro_rules! scenario {
@@ -80,16 +121,23 @@ pub fn catalogue() -> Vec<Scenario> {
         scenario!(
             "issuer-mismatch",
             "RFC 9207 2.4",
-            "a callback whose `iss` names another issuer fails with IssuerMismatch before any request, and the real `iss` is accepted",
+            "a callback whose `iss` names another issuer fails with IssuerMismatch and no request is sent, and the real `iss` is accepted",
             issuer_sending_only,
             issuer_mismatch
         ),
         scenario!(
             "state-mismatch",
             "RFC 6749 10.12",
-            "a callback with another state fails with StateMismatch before any request",
+            "a callback with another state fails with StateMismatch and no request is sent",
             everywhere,
             state_mismatch
+        ),
+        scenario!(
+            "malformed-callback",
+            "RFC 6749 4.1.2",
+            "a callback without a code, or with the code twice, fails with MalformedCallback and no request is sent",
+            everywhere,
+            malformed_callback
         ),
         scenario!(
             "pkce-s256",
@@ -101,44 +149,51 @@ pub fn catalogue() -> Vec<Scenario> {
         scenario!(
             "pkce-wrong-verifier",
             "RFC 7636 4.6",
-            "an exchange with another verifier is refused with a typed server error",
-            everywhere,
+            "an exchange with another verifier is refused, and the library reports a refusal (the RFC requires invalid_grant)",
+            pkce_enforcing_only,
             pkce_wrong_verifier
         ),
         scenario!(
             "code-exchange",
             "RFC 6749 4.1.3, 5.1",
-            "the code yields an access token, a refresh token and a future expiry",
+            "the code yields an access token, a refresh token (when the description expects one) and a future expiry",
             everywhere,
             code_exchange
         ),
         scenario!(
             "code-replay",
-            "RFC 6749 4.1.2",
-            "a second exchange of one code is refused with invalid_grant (Zoho: invalid_code)",
+            "RFC 6749 4.1.2, 5.2",
+            "a second exchange of one code is refused, and the library reports a refusal (the RFC requires invalid_grant)",
             everywhere,
             code_replay
         ),
         scenario!(
             "code-expired",
-            "RFC 6749 4.1.2",
-            "an expired code is refused with invalid_grant (Zoho: invalid_code)",
+            "RFC 6749 4.1.2, 5.2",
+            "an expired code is refused, and the library reports a refusal (the RFC requires invalid_grant)",
             everywhere,
             code_expired
         ),
         scenario!(
             "redirect-uri-mismatch",
-            "RFC 6749 4.1.3",
-            "an exchange naming another redirect_uri is refused with a typed server error",
+            "RFC 6749 4.1.3, 5.2",
+            "an exchange naming another redirect_uri is refused, and the library reports a refusal (the RFC requires invalid_grant)",
             everywhere,
             redirect_uri_mismatch
         ),
         scenario!(
             "wrong-client-secret",
             "RFC 6749 2.3.1, 5.2",
-            "a wrong secret is refused with invalid_client (Zoho: invalid_client_secret)",
+            "a wrong secret in the form body is refused, and the library reports a refusal (the RFC requires invalid_client, HTTP 400 or 401)",
             everywhere,
             wrong_client_secret
+        ),
+        scenario!(
+            "wrong-client-secret-basic",
+            "RFC 6749 5.2",
+            "a wrong secret over HTTP Basic is refused, and the library reports a refusal (the RFC requires invalid_client with HTTP 401 and WWW-Authenticate)",
+            everywhere,
+            wrong_client_secret_basic
         ),
         scenario!(
             "client-auth-basic",
@@ -158,7 +213,7 @@ pub fn catalogue() -> Vec<Scenario> {
             "refresh",
             "RFC 6749 6",
             "a refresh yields a new access token and keeps a usable refresh token",
-            everywhere,
+            refreshing_only,
             refresh
         ),
         scenario!(
@@ -170,23 +225,23 @@ pub fn catalogue() -> Vec<Scenario> {
         ),
         scenario!(
             "refresh-revoked",
-            "RFC 6749 6, RFC 7009 2",
-            "a refresh with a revoked token fails with ReauthorizationRequired and keeps the refresh token",
-            everywhere,
+            "RFC 6749 6, 5.2, RFC 7009 2",
+            "a refresh with a revoked token fails with ReauthorizationRequired (or, from a server that deviates, another refusal) and keeps the refresh token",
+            revoking_refreshing_only,
             refresh_revoked
         ),
         scenario!(
             "revoke",
             "RFC 7009 2.1, 2.2",
             "revocation succeeds and returns the flow to Unauthorized",
-            everywhere,
+            revoking_only,
             revoke
         ),
         scenario!(
             "revoke-unknown",
             "RFC 7009 2.2",
             "revoking a token the server never issued succeeds",
-            everywhere,
+            revoking_only,
             revoke_unknown
         ),
         scenario!(
@@ -206,14 +261,14 @@ pub fn catalogue() -> Vec<Scenario> {
         scenario!(
             "denied-consent",
             "RFC 6749 4.1.2.1",
-            "a refused consent fails with AuthorizationDenied(access_denied), without a token request",
+            "a refused consent fails with AuthorizationDenied(access_denied) and no request is sent",
             everywhere,
             denied_consent
         ),
         scenario!(
             "error-typed",
             "RFC 6749 5.2",
-            "an unknown code is a typed server error with a known code, not a parse failure",
+            "an unknown code is refused and the library reads the server's error code, not a parse failure (the RFC requires a JSON body with `error`, here invalid_grant)",
             everywhere,
             error_typed
         ),
@@ -227,7 +282,7 @@ pub fn catalogue() -> Vec<Scenario> {
         scenario!(
             "zoho-foreign-accounts-server",
             "Zoho multi-DC, RFC 6749 10.6",
-            "a callback naming an untrusted accounts-server is refused before the code is sent",
+            "a callback naming an untrusted accounts-server fails with UntrustedAccountsServer and no request is sent",
             zoho_only,
             zoho_foreign_accounts_server
         ),
@@ -262,21 +317,10 @@ pub fn catalogue() -> Vec<Scenario> {
     ]
 }
 
-/// The default client for a target: form-body authentication, which every target supports.
-const CLIENT: ClientKind = ClientKind::FormBody;
-
-async fn authorize(t: &Target, client: ClientKind) -> anyhow::Result<Flow<Authorized>> {
+async fn authorize(t: &Target, client: AuthMethod) -> anyhow::Result<Flow<Authorized>> {
     let (url, pending) = t.flow(client)?.authorization_url();
     let callback = t.consent(&url).await?;
     Ok(pending.exchange(&callback).await?)
-}
-
-fn server_code(result: Result<impl Sized, Error>) -> anyhow::Result<ErrorCode> {
-    match result {
-        Err(Error::Server(e)) | Err(Error::ReauthorizationRequired(e)) => Ok(e.error),
-        Err(other) => bail!("expected a server error, got: {other}"),
-        Ok(_) => bail!("expected a server error, but the request succeeded"),
-    }
 }
 
 /// `url` with the value of query parameter `name` replaced, as an attacker would forge a callback.
@@ -293,15 +337,106 @@ fn with_param(url: &url::Url, name: &str, value: &str) -> url::Url {
     forged
 }
 
+/// `url` without query parameter `name`.
+fn without_param(url: &url::Url, name: &str) -> url::Url {
+    let pairs: Vec<(String, String)> =
+        url.query_pairs().filter(|(k, _)| k != name).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let mut forged = url.clone();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    forged
+}
+
 fn query(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
+/// Checks that `result` is a refusal the library classified usefully, and that the server's answer
+/// (the last request sent since `since`) is what RFC 6749 section 5.2 requires, with `code` as the
+/// error; every difference is recorded as a deviation under `clause`. Returns the classification.
+fn expect_refusal<T>(
+    t: &Target,
+    since: usize,
+    result: library::FlowResult<T>,
+    clause: &str,
+    code: &str,
+) -> anyhow::Result<Failure> {
+    let failure = match library::outcome(result) {
+        Ok(_) => bail!("expected a refusal ({code}), but the request succeeded"),
+        Err(failure) => failure,
+    };
+    let sent = t.http.since(since);
+    let last: &Exchange = sent.last().context("expected a refusal from the server, but no request was sent")?;
+    check_error_response(t, last, code);
+    ensure!(
+        failure.is_refusal(),
+        "the library reported {failure}, not a refusal: a refused grant would be taken for a transient or other failure"
+    );
+    if let (Failure::Malformed { status }, Some(error)) = (&failure, last.error_field()) {
+        bail!("the library could not read an error response with `error` = {error:?} (HTTP {status})");
+    }
+    if let Some(got) = failure.code() {
+        if got != code {
+            t.deviate(clause, format!("`{code}`"), format!("`{got}`"));
+        }
+    }
+    Ok(failure)
+}
+
+/// RFC 6749 section 5.2: HTTP 400 (401 with `WWW-Authenticate` for `invalid_client` over HTTP
+/// Basic), an `application/json` body with an `error` member.
+fn check_error_response(t: &Target, exchange: &Exchange, code: &str) {
+    let Some(status) = exchange.status else { return };
+    if code == "invalid_client" && exchange.basic_auth {
+        if status != 401 {
+            t.deviate("RFC 6749 5.2", "HTTP 401 for invalid_client over HTTP Basic", format!("HTTP {status}"));
+        } else if exchange.www_authenticate.is_none() {
+            t.deviate("RFC 6749 5.2", "`WWW-Authenticate` with the 401", "no `WWW-Authenticate`");
+        }
+    } else if code == "invalid_client" {
+        if status != 400 && status != 401 {
+            t.deviate("RFC 6749 5.2", "HTTP 400 (or 401) for invalid_client", format!("HTTP {status}"));
+        }
+    } else if status != 400 {
+        t.deviate("RFC 6749 5.2", format!("HTTP 400 for {code}"), format!("HTTP {status}"));
+    }
+    if !exchange.content_type.as_deref().is_some_and(|c| c.to_ascii_lowercase().starts_with("application/json")) {
+        let observed = exchange.content_type.as_deref().map_or("no Content-Type".to_owned(), |c| format!("`{c}`"));
+        t.deviate("RFC 6749 5.2", "an `application/json` error body", observed);
+    }
+    if exchange.error_field().is_none() {
+        let observed = if exchange.body.is_empty() {
+            "an empty body"
+        } else if exchange.is_json_object() {
+            "a JSON object without a string `error`"
+        } else {
+            "a body that is not JSON"
+        };
+        t.deviate("RFC 6749 5.2", "a JSON object with an `error` member", observed);
+    }
+}
+
+/// Checks that `result` failed with `expected` and that nothing was sent since `since`.
+fn expect_local_refusal<T>(
+    t: &Target,
+    since: usize,
+    result: library::FlowResult<T>,
+    expected: Failure,
+) -> anyhow::Result<()> {
+    match library::outcome(result) {
+        Err(failure) if failure == expected => {}
+        Err(failure) => bail!("expected {expected}, got {failure}"),
+        Ok(_) => bail!("expected {expected}, but tokens were issued"),
+    }
+    let sent = t.http.sent() - since;
+    ensure!(sent == 0, "{sent} request(s) were sent to the server after the callback was refused");
+    Ok(())
+}
+
 async fn auth_request(t: &Target) -> anyhow::Result<()> {
-    let (url, _pending) = t.flow(CLIENT)?.authorization_url();
+    let (url, _pending) = t.flow(t.confidential()?)?.authorization_url();
     ensure!(query(&url, "response_type").as_deref() == Some("code"), "response_type is not code");
     ensure!(query(&url, "client_id").is_some(), "no client_id");
-    ensure!(query(&url, "redirect_uri").as_deref() == Some(REDIRECT_URI), "redirect_uri differs");
+    ensure!(query(&url, "redirect_uri").as_deref() == Some(t.redirect_uri()), "redirect_uri differs");
     ensure!(query(&url, "scope").is_some_and(|s| !s.is_empty()), "no scope");
     ensure!(query(&url, "state").is_some_and(|s| s.len() >= 22), "state shorter than 128 bits");
     ensure!(query(&url, "code_challenge_method").as_deref() == Some("S256"), "challenge method is not S256");
@@ -312,7 +447,7 @@ async fn auth_request(t: &Target) -> anyhow::Result<()> {
 }
 
 async fn state_round_trip(t: &Target) -> anyhow::Result<()> {
-    let (url, pending) = t.flow(CLIENT)?.authorization_url();
+    let (url, pending) = t.flow(t.confidential()?)?.authorization_url();
     let callback = t.consent(&url).await?;
     let returned = query(&url::Url::parse(&callback)?, "state");
     ensure!(returned == query(&url, "state"), "the state came back changed");
@@ -321,48 +456,65 @@ async fn state_round_trip(t: &Target) -> anyhow::Result<()> {
 }
 
 async fn state_mismatch(t: &Target) -> anyhow::Result<()> {
-    let before = t.emulator().map(|e| e.counters().token_exchange);
-    let (url, pending) = t.flow(CLIENT)?.authorization_url();
-    let callback = t.consent(&url).await?;
-    let state = query(&url, "state").context("no state")?;
-    let forged = callback.replace(&state, "forged-state-0123456789");
-    match pending.exchange(&forged).await {
-        Err(Error::StateMismatch) => {}
-        other => bail!("expected StateMismatch, got {:?}", other.map(|_| "tokens")),
-    }
-    if let Some(before) = before {
-        ensure!(t.emulator().map(|e| e.counters().token_exchange) == Some(before), "a token request was sent");
-    }
-    Ok(())
+    let (url, pending) = t.flow(t.confidential()?)?.authorization_url();
+    let callback = url::Url::parse(&t.consent(&url).await?)?;
+    let forged = with_param(&callback, "state", "forged-state-0123456789");
+    let since = t.http.sent();
+    expect_local_refusal(t, since, pending.exchange(forged.as_str()).await, Failure::StateMismatch)
+}
+
+async fn malformed_callback(t: &Target) -> anyhow::Result<()> {
+    let client = t.confidential()?;
+    let (url, pending) = t.flow(client)?.authorization_url();
+    let callback = url::Url::parse(&t.consent(&url).await?)?;
+    let saved = serde_json::to_string(&pending.into_pending())?;
+    let since = t.http.sent();
+    let no_code = without_param(&callback, "code");
+    let first = t.flow(client)?.resume(serde_json::from_str(&saved)?)?;
+    expect_local_refusal(t, since, first.exchange(no_code.as_str()).await, Failure::MalformedCallback)
+        .context("a callback without a code")?;
+    let mut twice = callback.clone();
+    twice.query_pairs_mut().append_pair("code", "a-second-code");
+    let second = t.flow(client)?.resume(serde_json::from_str(&saved)?)?;
+    expect_local_refusal(t, since, second.exchange(twice.as_str()).await, Failure::MalformedCallback)
+        .context("a callback with two codes")
 }
 
 async fn issuer_mismatch(t: &Target) -> anyhow::Result<()> {
-    let (url, pending) = t.flow(CLIENT)?.authorization_url();
+    let client = t.confidential()?;
+    let (url, pending) = t.flow(client)?.authorization_url();
     let callback = url::Url::parse(&t.consent(&url).await?)?;
     ensure!(query(&callback, "iss").is_some(), "the callback carries no iss");
     let forged = with_param(&callback, "iss", "https://mix-up.example");
     let saved = serde_json::to_string(&pending.into_pending())?;
-    let first = t.flow(CLIENT)?.resume(serde_json::from_str(&saved)?)?;
-    match first.exchange(forged.as_str()).await {
-        Err(Error::IssuerMismatch) => {}
-        other => bail!("expected IssuerMismatch, got {:?}", other.map(|_| "tokens")),
-    }
-    let second = t.flow(CLIENT)?.resume(serde_json::from_str(&saved)?)?;
+    let first = t.flow(client)?.resume(serde_json::from_str(&saved)?)?;
+    let since = t.http.sent();
+    expect_local_refusal(t, since, first.exchange(forged.as_str()).await, Failure::IssuerMismatch)?;
+    let second = t.flow(client)?.resume(serde_json::from_str(&saved)?)?;
     let _session = second.exchange(callback.as_str()).await.context("the genuine iss was refused")?;
     Ok(())
 }
 
-/// Peers check PKCE with the public client, which cannot authenticate otherwise.
-fn pkce_client(t: &Target) -> ClientKind {
-    if t.kind.is_zoho() { CLIENT } else { ClientKind::Public }
+/// The client PKCE is checked with: the public one where the server enforces PKCE for public
+/// clients, a confidential one where it enforces it for all.
+fn pkce_client(t: &Target) -> anyhow::Result<AuthMethod> {
+    let enforced = t.spec.expect.pkce_enforced;
+    if enforced.covers(AuthMethod::None) && t.spec.client(AuthMethod::None).is_some() {
+        return Ok(AuthMethod::None);
+    }
+    if enforced == ClientSet::All {
+        return t.confidential();
+    }
+    not_applicable("no declared client for which the description says PKCE is enforced")
 }
 
 async fn pkce_s256(t: &Target) -> anyhow::Result<()> {
-    authorize(t, pkce_client(t)).await.map(drop)
+    let client = pkce_client(t).or_else(|_| t.confidential())?;
+    authorize(t, client).await.map(drop)
 }
 
 async fn pkce_wrong_verifier(t: &Target) -> anyhow::Result<()> {
-    let client = pkce_client(t);
+    let client = pkce_client(t)?;
     let (url, pending) = t.flow(client)?.authorization_url();
     let callback = t.consent(&url).await?;
     // A web app stores the pending state between requests; an attacker who swapped the verifier there
@@ -370,73 +522,85 @@ async fn pkce_wrong_verifier(t: &Target) -> anyhow::Result<()> {
     let mut saved = serde_json::to_value(pending.into_pending())?;
     saved["verifier"] = serde_json::Value::String("A".repeat(43));
     let resumed = t.flow(client)?.resume(serde_json::from_value(saved)?)?;
-    let code = server_code(resumed.exchange(&callback).await)?;
-    ensure!(code.is_invalid_grant(), "refused with {code}, expected invalid_grant or invalid_code");
-    Ok(())
+    let since = t.http.sent();
+    expect_refusal(t, since, resumed.exchange(&callback).await, "RFC 7636 4.6", "invalid_grant").map(drop)
 }
 
 async fn code_exchange(t: &Target) -> anyhow::Result<()> {
-    let session = authorize(t, CLIENT).await?;
+    let session = authorize(t, t.confidential()?).await?;
     let tokens = session.tokens();
     ensure!(!tokens.access_token().expose_secret().is_empty(), "empty access token");
-    ensure!(tokens.refresh_token().is_some(), "no refresh token");
-    ensure!(tokens.expires_at() > chrono::Utc::now() - chrono::Duration::minutes(1), "the token is already expired");
+    if t.spec.expect.refresh_tokens {
+        ensure!(tokens.refresh_token().is_some(), "no refresh token");
+    }
+    ensure!(tokens.expires_at() > t.now() - chrono::Duration::minutes(1), "the token is already expired");
     Ok(())
 }
 
 async fn code_replay(t: &Target) -> anyhow::Result<()> {
-    let (url, pending) = t.flow(CLIENT)?.authorization_url();
+    let client = t.confidential()?;
+    let (url, pending) = t.flow(client)?.authorization_url();
     let callback = t.consent(&url).await?;
     let saved = serde_json::to_string(&pending.into_pending())?;
-    let first = t.flow(CLIENT)?.resume(serde_json::from_str(&saved)?)?;
-    let second = t.flow(CLIENT)?.resume(serde_json::from_str(&saved)?)?;
+    let first = t.flow(client)?.resume(serde_json::from_str(&saved)?)?;
+    let second = t.flow(client)?.resume(serde_json::from_str(&saved)?)?;
     let _session = first.exchange(&callback).await?;
-    let code = server_code(second.exchange(&callback).await)?;
-    ensure!(code.is_invalid_grant(), "refused with {code}, expected invalid_grant or invalid_code");
-    Ok(())
+    let since = t.http.sent();
+    expect_refusal(t, since, second.exchange(&callback).await, "RFC 6749 5.2", "invalid_grant").map(drop)
 }
 
 async fn code_expired(t: &Target) -> anyhow::Result<()> {
-    let (url, pending) = t.flow(CLIENT)?.authorization_url();
+    let client = t.confidential()?;
+    // Ask first, so that a target without a declared lifetime is "n/a" before anything is sent.
+    if t.emulator().is_none() && t.spec.expect.code_lifetime_secs.is_none() {
+        return not_applicable("the description declares no expect.code_lifetime_secs");
+    }
+    let (url, pending) = t.flow(client)?.authorization_url();
     let callback = t.consent(&url).await?;
-    t.expire_codes().await;
-    let code = server_code(pending.exchange(&callback).await)?;
-    ensure!(code.is_invalid_grant(), "refused with {code}, expected invalid_grant or invalid_code");
-    Ok(())
+    t.expire_codes().await?;
+    let since = t.http.sent();
+    expect_refusal(t, since, pending.exchange(&callback).await, "RFC 6749 5.2", "invalid_grant").map(drop)
 }
 
 async fn redirect_uri_mismatch(t: &Target) -> anyhow::Result<()> {
-    let (url, pending) = t.flow(CLIENT)?.authorization_url();
+    let client = t.confidential()?;
+    let (url, pending) = t.flow(client)?.authorization_url();
     let callback = t.consent(&url).await?;
-    let other = Flow::new(t.config_with(CLIENT, None, "http://127.0.0.1/other-callback")?, t.http.clone());
+    let other = t.flow_with(client, None, "http://127.0.0.1/other-callback")?;
     let resumed = other.resume(pending.into_pending())?;
-    let code = server_code(resumed.exchange(&callback).await)?;
-    ensure!(
-        code.is_invalid_grant() || matches!(code, ErrorCode::InvalidRedirectUri | ErrorCode::InvalidRequest),
-        "refused with {code}"
-    );
-    Ok(())
+    let since = t.http.sent();
+    expect_refusal(t, since, resumed.exchange(&callback).await, "RFC 6749 4.1.3, 5.2", "invalid_grant").map(drop)
+}
+
+async fn wrong_secret(t: &Target, client: AuthMethod) -> anyhow::Result<()> {
+    let (url, pending) = t.flow_with(client, Some("not-the-secret"), t.redirect_uri())?.authorization_url();
+    let callback = t.consent(&url).await?;
+    let since = t.http.sent();
+    expect_refusal(t, since, pending.exchange(&callback).await, "RFC 6749 5.2", "invalid_client").map(drop)
 }
 
 async fn wrong_client_secret(t: &Target) -> anyhow::Result<()> {
-    let flow = Flow::new(t.config_with(CLIENT, Some("not-the-secret"), REDIRECT_URI)?, t.http.clone());
-    let (url, pending) = flow.authorization_url();
-    let callback = t.consent(&url).await?;
-    let code = server_code(pending.exchange(&callback).await)?;
-    ensure!(matches!(code, ErrorCode::InvalidClient | ErrorCode::InvalidClientSecret), "refused with {code}");
-    Ok(())
+    t.client(AuthMethod::ClientSecretPost)?;
+    wrong_secret(t, AuthMethod::ClientSecretPost).await
+}
+
+async fn wrong_client_secret_basic(t: &Target) -> anyhow::Result<()> {
+    t.client(AuthMethod::ClientSecretBasic)?;
+    wrong_secret(t, AuthMethod::ClientSecretBasic).await
 }
 
 async fn client_auth_basic(t: &Target) -> anyhow::Result<()> {
-    authorize(t, ClientKind::Basic).await.map(drop)
+    t.client(AuthMethod::ClientSecretBasic)?;
+    authorize(t, AuthMethod::ClientSecretBasic).await.map(drop)
 }
 
 async fn client_auth_form(t: &Target) -> anyhow::Result<()> {
-    authorize(t, ClientKind::FormBody).await.map(drop)
+    t.client(AuthMethod::ClientSecretPost)?;
+    authorize(t, AuthMethod::ClientSecretPost).await.map(drop)
 }
 
 async fn refresh(t: &Target) -> anyhow::Result<()> {
-    let session = authorize(t, CLIENT).await?;
+    let session = authorize(t, t.confidential()?).await?;
     let before = session.tokens();
     session.refresh().await?;
     let after = session.tokens();
@@ -447,7 +611,15 @@ async fn refresh(t: &Target) -> anyhow::Result<()> {
 }
 
 async fn refresh_rotation(t: &Target) -> anyhow::Result<()> {
-    let session = authorize(t, ClientKind::Public).await?;
+    let rotation = t.spec.expect.refresh_token_rotation;
+    let client = if rotation.covers(AuthMethod::None) && t.spec.client(AuthMethod::None).is_some() {
+        AuthMethod::None
+    } else if rotation == ClientSet::All {
+        t.confidential()?
+    } else {
+        return not_applicable("no declared client for which the description says refresh tokens rotate");
+    };
+    let session = authorize(t, client).await?;
     let before = session.tokens();
     session.refresh().await?;
     let after = session.tokens();
@@ -458,45 +630,53 @@ async fn refresh_rotation(t: &Target) -> anyhow::Result<()> {
 }
 
 async fn refresh_revoked(t: &Target) -> anyhow::Result<()> {
-    let session = authorize(t, CLIENT).await?;
+    let client = t.confidential()?;
+    let session = authorize(t, client).await?;
     let saved = session.tokens();
-    let _unauthorized = session.revoke().await.map_err(|e| e.error)?;
-    let restored = t.flow(CLIENT)?.restore(saved)?;
-    match restored.refresh().await {
-        Err(Error::ReauthorizationRequired(_)) => {}
-        other => bail!("expected ReauthorizationRequired, got {other:?}"),
+    let _unauthorized = library::revoke(session).await?;
+    let restored = t.flow(client)?.restore(saved)?;
+    let since = t.http.sent();
+    let failure = expect_refusal(t, since, restored.refresh().await, "RFC 6749 5.2", "invalid_grant")?;
+    if failure.code().is_some_and(library::is_invalid_grant) {
+        ensure!(matches!(failure, Failure::Reauthorize(_)), "expected ReauthorizationRequired, got {failure}");
     }
     ensure!(restored.tokens().refresh_token().is_some(), "the failed refresh dropped the refresh token");
     Ok(())
 }
 
 async fn revoke(t: &Target) -> anyhow::Result<()> {
-    let session = authorize(t, CLIENT).await?;
-    let _unauthorized: Flow<zoho_oauth::Unauthorized> = session.revoke().await.map_err(|e| e.error)?;
+    let session = authorize(t, t.confidential()?).await?;
+    let _unauthorized = library::revoke(session).await?;
     Ok(())
 }
 
 async fn revoke_unknown(t: &Target) -> anyhow::Result<()> {
+    let client = t.confidential()?;
     let unknown = TokenSet::new(
         AccessToken::new("unknown-access-token-0123456789"),
         Some(RefreshToken::new("unknown-refresh-token-0123456789")),
         chrono::Utc::now() + chrono::Duration::hours(1),
         None,
-        t.endpoints(CLIENT)?.accounts_server(),
+        t.endpoints(client)?.accounts_server(),
         Scopes::empty(),
     );
-    let _unauthorized = t.flow(CLIENT)?.restore(unknown)?.revoke().await.map_err(|e| e.error)?;
+    let _unauthorized = library::revoke(t.flow(client)?.restore(unknown)?).await?;
     Ok(())
 }
 
 async fn public_client(t: &Target) -> anyhow::Result<()> {
-    let session = authorize(t, ClientKind::Public).await?;
-    session.refresh().await?;
+    let session = authorize(t, AuthMethod::None).await?;
+    if t.spec.expect.refresh_tokens {
+        session.refresh().await?;
+    }
     Ok(())
 }
 
 async fn bearer_resource(t: &Target) -> anyhow::Result<()> {
-    let session = authorize(t, CLIENT).await?;
+    if t.spec.endpoints.resource.is_none() && t.emulator().is_none() {
+        return not_applicable("the description declares no endpoints.resource");
+    }
+    let session = authorize(t, t.confidential()?).await?;
     let header = session.authorization_header().await?;
     ensure!(header.to_str().is_ok_and(|h| h.starts_with("Bearer ")), "not a Bearer header");
     let status = t.call_resource(&session).await?;
@@ -505,31 +685,31 @@ async fn bearer_resource(t: &Target) -> anyhow::Result<()> {
 }
 
 async fn denied_consent(t: &Target) -> anyhow::Result<()> {
-    t.set_consent(false).await?;
-    let result = async {
-        let (url, pending) = t.flow(CLIENT)?.authorization_url();
-        let callback = t.consent(&url).await?;
-        anyhow::Ok(pending.exchange(&callback).await)
+    if !t.can_deny() {
+        return not_applicable("the description does not say how consent is refused (consent.deny)");
     }
-    .await;
-    t.set_consent(true).await?;
-    match result? {
-        Err(Error::AuthorizationDenied { error, .. }) if error == "access_denied" => Ok(()),
-        other => bail!("expected AuthorizationDenied(access_denied), got {:?}", other.map(|_| "tokens")),
-    }
+    let (url, pending) = t.flow(t.confidential()?)?.authorization_url();
+    let callback = t.deny(&url).await?;
+    let since = t.http.sent();
+    expect_local_refusal(t, since, pending.exchange(&callback).await, Failure::Denied("access_denied".to_owned()))
 }
 
 async fn error_typed(t: &Target) -> anyhow::Result<()> {
-    let flow = t.flow(CLIENT)?.self_client(AuthorizationCode::new("never-issued-code-0123456789"));
-    let code = server_code(flow.exchange().await)?;
-    ensure!(!matches!(code, ErrorCode::Other(_)), "an unknown error code: {code}");
+    let flow = t.flow(t.confidential()?)?.self_client(AuthorizationCode::new("never-issued-code-0123456789"));
+    let since = t.http.sent();
+    let failure = expect_refusal(t, since, flow.exchange().await, "RFC 6749 5.2", "invalid_grant")?;
+    if let Some(code) = failure.code() {
+        if !library::is_known_code(code) {
+            t.deviate("RFC 6749 5.2", "one of the error codes of section 5.2", format!("`{code}`"));
+        }
+    }
     Ok(())
 }
 
 async fn zoho_multi_dc(t: &Target) -> anyhow::Result<()> {
     let emulator = t.emulator().context("emulator only")?;
     emulator.set_user_data_center("eu");
-    let result = authorize(t, CLIENT).await;
+    let result = authorize(t, t.confidential()?).await;
     emulator.set_user_data_center("us");
     let session = result?;
     ensure!(session.api_domain() == Some(emulator.api_domain("eu")), "the API domain is not eu's");
@@ -542,31 +722,31 @@ async fn zoho_multi_dc(t: &Target) -> anyhow::Result<()> {
 async fn zoho_foreign_accounts_server(t: &Target) -> anyhow::Result<()> {
     let emulator = t.emulator().context("emulator only")?;
     let before = emulator.counters().token_exchange;
-    let (url, pending) = t.flow(CLIENT)?.authorization_url();
+    let (url, pending) = t.flow(t.confidential()?)?.authorization_url();
     let callback = url::Url::parse(&t.consent(&url).await?)?;
     let forged = with_param(&callback, "accounts-server", "https://accounts.evil.example");
-    match pending.exchange(forged.as_str()).await {
-        Err(Error::UntrustedAccountsServer) => {}
-        other => bail!("expected UntrustedAccountsServer, got {:?}", other.map(|_| "tokens")),
-    }
-    ensure!(emulator.counters().token_exchange == before, "a token request was sent");
+    let since = t.http.sent();
+    expect_local_refusal(t, since, pending.exchange(forged.as_str()).await, Failure::UntrustedAccountsServer)?;
+    ensure!(emulator.counters().token_exchange == before, "the emulator saw a token request");
     Ok(())
 }
 
 async fn zoho_errors_http_200(t: &Target) -> anyhow::Result<()> {
     let emulator = t.emulator().context("emulator only")?;
     emulator.set_error_status(200);
-    let flow = Flow::new(t.config_with(CLIENT, Some("not-the-secret"), REDIRECT_URI)?, t.http.clone());
-    let (url, pending) = flow.authorization_url();
-    let code = server_code(pending.exchange(&t.consent(&url).await?).await)?;
-    ensure!(code == ErrorCode::InvalidClientSecret, "refused with {code}");
-    Ok(())
+    let (url, pending) = t.flow_with(t.confidential()?, Some("not-the-secret"), t.redirect_uri())?.authorization_url();
+    let callback = t.consent(&url).await?;
+    match library::outcome(pending.exchange(&callback).await) {
+        Err(Failure::Refused(code)) if code == "invalid_client_secret" => Ok(()),
+        Err(other) => bail!("expected Server(invalid_client_secret), got {other}"),
+        Ok(_) => bail!("expected Server(invalid_client_secret), but tokens were issued"),
+    }
 }
 
 async fn zoho_expires_in_sec(t: &Target) -> anyhow::Result<()> {
     let emulator = t.emulator().context("emulator only")?;
     emulator.set_legacy_expires(true);
-    let result = authorize(t, CLIENT).await;
+    let result = authorize(t, t.confidential()?).await;
     emulator.set_legacy_expires(false);
     let session = result?;
     let lifetime = session.tokens().expires_at() - t.now();
@@ -577,22 +757,24 @@ async fn zoho_expires_in_sec(t: &Target) -> anyhow::Result<()> {
 
 async fn zoho_rate_limit(t: &Target) -> anyhow::Result<()> {
     let emulator = t.emulator().context("emulator only")?;
-    let session = authorize(t, CLIENT).await?;
+    let session = authorize(t, t.confidential()?).await?;
     for i in 1..=9 {
         session.refresh().await.with_context(|| format!("refresh {i} of the allowed ten"))?;
     }
-    match session.refresh().await {
-        Err(Error::RateLimited(_)) => {}
-        other => bail!("the 11th access token in ten minutes was not rate limited: {other:?}"),
+    match library::outcome(session.refresh().await) {
+        Err(Failure::RateLimited) => {}
+        other => bail!("the 11th access token in ten minutes was not rate limited: {:?}", other.map(|_| "refreshed")),
     }
-    let sent = emulator.counters().token_refresh;
-    ensure!(matches!(session.refresh().await, Err(Error::RateLimited(_))), "the lock-out did not report RateLimited");
-    ensure!(emulator.counters().token_refresh == sent, "a refresh was sent during the lock-out");
+    let (sent, recorded) = (emulator.counters().token_refresh, t.http.sent());
+    let during = library::outcome(session.refresh().await);
+    ensure!(during == Err(Failure::RateLimited), "the lock-out did not report RateLimited");
+    ensure!(emulator.counters().token_refresh == sent, "the emulator saw a refresh during the lock-out");
+    ensure!(t.http.sent() == recorded, "a request was sent during the lock-out");
     Ok(())
 }
 
 async fn zoho_oauthtoken_header(t: &Target) -> anyhow::Result<()> {
-    let session = authorize(t, CLIENT).await?;
+    let session = authorize(t, t.confidential()?).await?;
     let header = session.authorization_header().await?;
     ensure!(header.to_str().is_ok_and(|h| h.starts_with("Zoho-oauthtoken ")), "not a Zoho-oauthtoken header");
     let status = t.call_resource(&session).await?;
