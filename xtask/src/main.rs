@@ -1,6 +1,9 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
-//! One module per task would be the shape once they grow; today each is one function that runs a crate of its own.
+//! One module per task, each with a small `run` (`tidy`); `conformance` and `bench` are one function each because
+//! they only run a crate of their own.
+
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -20,6 +23,10 @@ Tasks:
                 the floor, in one release-built run. Results go to target/bench/*.json;
                 a full run also rewrites docs/benchmarks.md and docs/benchmarks-herd.svg.
                 --quick runs each benchmark once with tiny counts and leaves docs/ alone.
+  tidy          Check the repository's conventions: `oauth2` named only where allowed,
+                published crates depend on published crates only, every lint `allow`
+                has a reason, lints, version, edition and licence inherited from the
+                workspace, no placeholder `repository`. Also runs in `cargo test`.
   help          Print this message
 ";
 
@@ -33,6 +40,7 @@ fn main() -> ExitCode {
         }
         Some("conformance") => conformance(args.collect()),
         Some("bench") => bench(args.collect()),
+        Some("tidy") => tidy::run(),
         Some(other) => {
             eprintln!("unknown task `{other}`\n\n{HELP}");
             ExitCode::FAILURE
