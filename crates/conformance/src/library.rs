@@ -171,14 +171,25 @@ impl fmt::Display for Failure {
 
 /// The one match on the flow's error variants.
 pub fn classify(error: &Error) -> Failure {
-    match error {
+    // A failed renewal is classified by the attempt behind it; a dead grant says so whatever the code.
+    let cause = error.cause();
+    if error.needs_reauthorization() {
+        let code = match cause {
+            Error::Server(e) => e.error.as_str().to_owned(),
+            other => other.to_string(),
+        };
+        return Failure::Reauthorize(code);
+    }
+    if error.is_rate_limited() {
+        return Failure::RateLimited;
+    }
+    match cause {
         Error::StateMismatch => Failure::StateMismatch,
         Error::IssuerMismatch => Failure::IssuerMismatch,
         Error::MalformedCallback { .. } => Failure::MalformedCallback,
         Error::UntrustedAccountsServer => Failure::UntrustedAccountsServer,
         Error::AuthorizationDenied { error, .. } => Failure::Denied(error.clone()),
         Error::Server(e) => Failure::Refused(e.error.as_str().to_owned()),
-        Error::ReauthorizationRequired(e) => Failure::Reauthorize(e.error.as_str().to_owned()),
         Error::RateLimited(_) => Failure::RateLimited,
         Error::MalformedResponse { status, .. } => Failure::Malformed { status: *status },
         Error::Transport(_) => Failure::Transient,
@@ -186,12 +197,13 @@ pub fn classify(error: &Error) -> Failure {
     }
 }
 
-/// What the flow's fallible methods return.
-pub type FlowResult<T> = Result<T, Error>;
+/// What the flow's fallible methods return: the flow's error, or an error that converts into it
+/// (a failed exchange carries the pending flow besides).
+pub type FlowResult<T, E = Error> = Result<T, E>;
 
-/// A flow result with its failure classified: `Ok(Ok(value))`, `Ok(Err(failure))`.
-pub fn outcome<T>(result: Result<T, Error>) -> Result<T, Failure> {
-    result.map_err(|e| classify(&e))
+/// A flow result with its failure classified.
+pub fn outcome<T, E: Into<Error>>(result: Result<T, E>) -> Result<T, Failure> {
+    result.map_err(|e| classify(&e.into()))
 }
 
 /// Revokes the session's tokens; the error, if any, as an `anyhow` error.
@@ -201,7 +213,7 @@ pub async fn revoke(session: Flow<zoho_oauth::Authorized>) -> anyhow::Result<Flo
 
 /// Whether `code` is the RFC 6749 `invalid_grant` or Zoho's spelling of it.
 pub fn is_invalid_grant(code: &str) -> bool {
-    zoho_oauth::ErrorCode::parse(code).is_invalid_grant()
+    zoho_oauth::core::dialect::grant_is_invalid(&zoho_oauth::ErrorCode::parse(code))
 }
 
 /// Whether the library knows `code` (it is not kept verbatim as an unknown one).

@@ -353,10 +353,10 @@ fn query(url: &url::Url, name: &str) -> Option<String> {
 /// Checks that `result` is a refusal the library classified usefully, and that the server's answer
 /// (the last request sent since `since`) is what RFC 6749 section 5.2 requires, with `code` as the
 /// error; every difference is recorded as a deviation under `clause`. Returns the classification.
-fn expect_refusal<T>(
+fn expect_refusal<T, E: Into<zoho_oauth::Error>>(
     t: &Target,
     since: usize,
-    result: library::FlowResult<T>,
+    result: library::FlowResult<T, E>,
     clause: &str,
     code: &str,
 ) -> anyhow::Result<Failure> {
@@ -416,10 +416,10 @@ fn check_error_response(t: &Target, exchange: &Exchange, code: &str) {
 }
 
 /// Checks that `result` failed with `expected` and that nothing was sent since `since`.
-fn expect_local_refusal<T>(
+fn expect_local_refusal<T, E: Into<zoho_oauth::Error>>(
     t: &Target,
     since: usize,
-    result: library::FlowResult<T>,
+    result: library::FlowResult<T, E>,
     expected: Failure,
 ) -> anyhow::Result<()> {
     match library::outcome(result) {
