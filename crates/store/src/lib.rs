@@ -135,6 +135,8 @@ mod key;
 mod memory;
 mod record;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use file::FileStore;
