@@ -76,10 +76,116 @@ pub enum Error {
         /// The key whose entry changed.
         key: crate::StoreKey,
     },
+    /// A path where the store needs a regular file (the token file, its lock file, its temporary
+    /// file or a refresh-lock file) is something else: a directory, a FIFO, a socket, a device, or,
+    /// for the files the store creates itself, a symbolic link.
+    ///
+    /// The store checks before it opens, and never waits on such a file: reading a FIFO would
+    /// block until a writer appeared, and following a symbolic link planted in a shared directory
+    /// would let another user choose which file the store creates or truncates.
+    /// Remove the thing at that path.
+    #[error("{} is {kind}, not a regular file; the token store will not use it", path.display())]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What is there instead.
+        kind: FileKind,
+    },
+    /// A path where the store needs a directory it owns (the refresh-lock directory
+    /// `<file>.locks`) is something else, such as a symbolic link.
+    #[error("{} is {kind}, not a directory; the token store will not use it", path.display())]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+        /// What is there instead.
+        kind: FileKind,
+    },
+    /// The token file, one of the files beside it, or its directory belongs to another user.
+    ///
+    /// Like ssh, the store refuses files it does not own, because their owner can read or replace
+    /// the tokens. A directory owned by root is accepted.
+    /// Run `chown` on it, or opt out with
+    /// [`FileStore::allow_insecure_permissions`](crate::FileStore::allow_insecure_permissions).
+    #[error("{} is owned by another user (uid {uid}); the token store uses only its own files", path.display())]
+    ForeignOwner {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its owner's user id.
+        uid: u32,
+    },
     /// A background task doing blocking file work did not complete: the async runtime was shutting
     /// down while the operation was in flight, or the task panicked, which would be a bug.
     #[error("a background token store task did not complete")]
     TaskFailed,
+}
+
+/// What kind of thing a path names, for [`Error::NotARegularFile`] and [`Error::NotADirectory`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Directory,
+    /// A symbolic link.
+    Symlink,
+    /// A FIFO, also called a named pipe.
+    Fifo,
+    /// A Unix domain socket.
+    Socket,
+    /// A block device.
+    BlockDevice,
+    /// A character device, such as `/dev/null`.
+    CharDevice,
+    /// Something else the platform reports.
+    Other,
+}
+
+impl FileKind {
+    /// The kind of a file type as the standard library reports it.
+    pub(crate) fn of(file_type: std::fs::FileType) -> Self {
+        if file_type.is_symlink() {
+            return Self::Symlink;
+        }
+        if file_type.is_file() {
+            return Self::File;
+        }
+        if file_type.is_dir() {
+            return Self::Directory;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if file_type.is_fifo() {
+                return Self::Fifo;
+            }
+            if file_type.is_socket() {
+                return Self::Socket;
+            }
+            if file_type.is_block_device() {
+                return Self::BlockDevice;
+            }
+            if file_type.is_char_device() {
+                return Self::CharDevice;
+            }
+        }
+        Self::Other
+    }
+}
+
+impl std::fmt::Display for FileKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::File => "a regular file",
+            Self::Directory => "a directory",
+            Self::Symlink => "a symbolic link",
+            Self::Fifo => "a FIFO (named pipe)",
+            Self::Socket => "a socket",
+            Self::BlockDevice => "a block device",
+            Self::CharDevice => "a character device",
+            Self::Other => "an unknown kind of file",
+        })
+    }
 }
 
 impl Error {

@@ -138,7 +138,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::{Error, Result};
+pub use error::{Error, FileKind, Result};
 pub use file::FileStore;
 pub use key::StoreKey;
 pub use memory::MemoryStore;
