@@ -35,17 +35,15 @@ pub enum Error {
         /// It never quotes the file, which holds tokens.
         reason: String,
     },
-    /// The token file can be read or written by its group or by others.
+    /// The token file (or an encryption key file) can be read or written by its group or by
+    /// others.
     ///
     /// Like ssh with a private key, the store refuses to use such a file, because anyone who can
     /// read it can act as the user. Run `chmod 600` on the file, or opt out with
     /// [`FileStore::allow_insecure_permissions`](crate::FileStore::allow_insecure_permissions).
-    #[error(
-        "token file {} is accessible by group or others (mode {mode:04o}); run `chmod 600` on it",
-        path.display()
-    )]
+    #[error("{} is accessible by its group or others (mode {mode:04o}); run `chmod 600` on it", path.display())]
     InsecurePermissions {
-        /// The token file.
+        /// The token file or key file.
         path: PathBuf,
         /// The file's permission bits, e.g. `0o644`.
         mode: u32,
@@ -112,6 +110,64 @@ pub enum Error {
         path: PathBuf,
         /// Its owner's user id.
         uid: u32,
+    },
+    /// An encryption key could not be read, or is not a key.
+    ///
+    /// The reason never quotes the key.
+    #[error("the encryption key from {origin} is unusable: {reason}")]
+    InvalidKey {
+        /// Where the key came from: an environment variable, a file, or a key id.
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The entry for `key` is sealed with a key whose id is `key_id`, which the
+    /// `EncryptedStore` was not given, neither as its current key nor
+    /// as an old one. Nothing was changed.
+    #[error(
+        "the stored tokens of {} at {} are encrypted with key {key_id}, which this store was not given",
+        key.user(),
+        key.accounts_server()
+    )]
+    UnknownKey {
+        /// The entry.
+        key: crate::StoreKey,
+        /// The id of the key that sealed it.
+        key_id: String,
+    },
+    /// The entry for `key` names a key this store has, but does not open with it: the key under
+    /// that id is not the one that sealed it, or the entry was altered or copied from another key.
+    /// Nothing was changed.
+    #[error(
+        "the stored tokens of {} at {} could not be decrypted with key {key_id}: a different key under that id, or the entry was altered or moved",
+        key.user(),
+        key.accounts_server()
+    )]
+    Decrypt {
+        /// The entry.
+        key: crate::StoreKey,
+        /// The id the entry names.
+        key_id: String,
+    },
+    /// The entry for `key` is not encrypted: it was written without an
+    /// `EncryptedStore`, or its envelope was replaced.
+    /// It is not used, since anyone able to write the store could have planted it.
+    /// To encrypt an existing store, load each entry through the plain store and save it through
+    /// the encrypted one.
+    #[error(
+        "the stored tokens of {} at {} are not encrypted; this store reads only encrypted entries",
+        key.user(),
+        key.accounts_server()
+    )]
+    NotEncrypted {
+        /// The entry.
+        key: crate::StoreKey,
+    },
+    /// A token set could not be encrypted.
+    #[error("could not encrypt the tokens: {reason}")]
+    Encrypt {
+        /// Why.
+        reason: String,
     },
     /// A background task doing blocking file work did not complete: the async runtime was shutting
     /// down while the operation was in flight, or the task panicked, which would be a bug.

@@ -574,16 +574,16 @@ fn not_regular_or(path: &Path, error: io::Error) -> Error {
 /// `open` flags from rustix, which offers them (and `geteuid`) without `unsafe` code, which this
 /// workspace forbids.
 #[cfg(unix)]
-mod flags {
+pub(crate) mod flags {
     use rustix::fs::OFlags;
 
     /// Fail instead of following a symbolic link in the last component.
     // The cast only changes the type: the flag is a small positive bit.
     #[allow(clippy::cast_possible_wrap)]
-    pub(super) const NOFOLLOW: i32 = OFlags::NOFOLLOW.bits() as i32;
+    pub(crate) const NOFOLLOW: i32 = OFlags::NOFOLLOW.bits() as i32;
     /// Never wait in `open`, as opening a FIFO without a writer would.
     #[allow(clippy::cast_possible_wrap)]
-    pub(super) const NONBLOCK: i32 = OFlags::NONBLOCK.bits() as i32;
+    pub(crate) const NONBLOCK: i32 = OFlags::NONBLOCK.bits() as i32;
 }
 
 /// Writes `bytes` to a new file at `path` with mode `0600` (or the replaced file's mode, with

@@ -128,6 +128,8 @@
 //! key, written about once an hour per key). Refreshes, which wait on the network, use per-key lock
 //! files, so refreshing one user never holds up another.
 
+#[cfg(feature = "encryption")]
+mod encrypted;
 mod error;
 mod file;
 mod format;
@@ -138,6 +140,8 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+#[cfg(feature = "encryption")]
+pub use encrypted::{EncryptedStore, EncryptionKey};
 pub use error::{Error, FileKind, Result};
 pub use file::FileStore;
 pub use key::StoreKey;
