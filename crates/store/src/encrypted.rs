@@ -208,6 +208,23 @@ fn read_key_file(path: &Path, allow_insecure: bool) -> Result<EncryptionKey> {
 /// or a database backend from another crate, which keeps its whole contract (keys, revisions,
 /// compare-and-swap, refresh locks) because the wrapper changes only what a token set holds.
 ///
+/// ```
+/// use std::sync::Arc;
+/// use zoho_oauth_store::{EncryptedStore, EncryptionKey, FileStore, TokenStore};
+///
+/// # fn main() -> Result<(), zoho_oauth_store::Error> {
+/// # let dir = tempfile::tempdir().expect("a temporary directory");
+/// # let path = dir.path().join("tokens.json");
+/// # let key_file = dir.path().join("tokens.key");
+/// # std::fs::write(&key_file, [7u8; 32]).expect("written");
+/// # #[cfg(unix)] std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+/// // The key from a `0600` file; `EncryptionKey::from_env("ZOHO_TOKEN_KEY")` reads a variable.
+/// let current = EncryptionKey::from_file(&key_file)?;
+/// let store: Arc<dyn TokenStore> = Arc::new(EncryptedStore::new(FileStore::new(path), current));
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # What the inner store sees
 ///
 /// For each entry, the inner store is given a [`TokenSet`] whose access token is an envelope
