@@ -63,7 +63,8 @@ use crate::record::Record;
 /// [`update`](TokenStore::update), [`delete`](TokenStore::delete) and [`keys`](TokenStore::keys)
 /// work whether or not anyone holds it, and each of them is atomic on its own.
 ///
-/// Every backend passes the same behaviour suite (`crates/store/tests/behaviour.rs`).
+/// Every backend passes the same behaviour suite: `zoho_oauth_store::behaviour_suite!` and the
+/// `testing` module, behind the cargo feature `testing`, which other crates run against theirs.
 pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// The record stored under `key`, or `None` when there is none.
     fn load<'a>(&'a self, key: &'a StoreKey) -> BoxFuture<'a, Result<Option<Record>>>;
