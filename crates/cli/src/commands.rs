@@ -244,8 +244,8 @@ async fn renew(
         Err(error) => {
             let still_works = saved.is_fresh(Utc::now(), chrono::Duration::zero());
             let failure = match error {
-                FlowError::RateLimited(_) => {
-                    let until = Utc::now() + lockout();
+                error if error.is_rate_limited() => {
+                    let until = error.retry_at().unwrap_or_else(|| Utc::now() + lockout());
                     lockouts.record(key, until);
                     CliError::rate_limited(until, Utc::now())
                 }

@@ -96,10 +96,20 @@ impl CliError {
     pub fn from_flow(error: &FlowError, during: During<'_>) -> Self {
         let login = |profile: &str| format!("run `zoho-oauth login{}` again", profile_flag(profile));
         if error.needs_reauthorization() {
-            return Self::new(
-                Exit::NeedsLogin,
-                format!("the saved grant can no longer be renewed ({error}); {}", login(during.profile())),
-            );
+            let message = match error.cause() {
+                FlowError::Server(server) => {
+                    format!(
+                        "the refresh token was revoked or has expired ({}); {}",
+                        server.error,
+                        login(during.profile())
+                    )
+                }
+                FlowError::NoRefreshToken => {
+                    format!("the access token has expired and no refresh token is saved; {}", login(during.profile()))
+                }
+                _ => format!("the saved grant can no longer be renewed; {}", login(during.profile())),
+            };
+            return Self::new(Exit::NeedsLogin, message);
         }
         match error {
             FlowError::StateMismatch => Self::new(

@@ -180,6 +180,7 @@ async fn exchange_code(
             Err(source) => return Err(Error::NotSaved { source, tokens: Box::new(tokens) }),
         }
     }
-    let manager = TokenManager::new(client.clone(), endpoints, tokens, revision, RefreshState::default());
+    let obtained_at = Some(config.clock.now());
+    let manager = TokenManager::new(client.clone(), endpoints, tokens, revision, RefreshState::default(), obtained_at);
     Ok(Flow { client, state: Authorized { manager } })
 }

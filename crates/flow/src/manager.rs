@@ -33,8 +33,8 @@ pub(crate) struct Snapshot {
     fresh_until: i64,
     /// The store's revision of the entry these tokens came from (0 without a store).
     revision: u64,
-    /// When the tokens were obtained, which bounds the margin by the token's lifetime.
-    obtained_at: DateTime<Utc>,
+    /// When the tokens were obtained, when known: it bounds the margin by the token's lifetime.
+    obtained_at: Option<DateTime<Utc>>,
     revoked: bool,
 }
 
@@ -110,17 +110,17 @@ impl std::fmt::Debug for TokenManager {
 
 impl TokenManager {
     /// A manager for `tokens`, read from the store at `revision` with `state` (or 0 and a clear
-    /// state without a store).
+    /// state without a store), obtained at `obtained_at` when that is known.
     pub(crate) fn new(
         client: Arc<Client>,
         endpoints: Endpoints,
         tokens: TokenSet,
         revision: u64,
         state: RefreshState,
+        obtained_at: Option<DateTime<Utc>>,
     ) -> Self {
         let store = client.store_key(tokens.accounts_server());
-        let now = client.config.clock.now();
-        let obtained_at = state.renewed_at.filter(|at| *at <= now).unwrap_or(now);
+        let obtained_at = obtained_at.or(state.renewed_at);
         let snapshot = snapshot(&client, tokens, revision, obtained_at);
         let gate = Gate { state, last_error: None, store_checked_at: None };
         Self { client, endpoints, store, current: ArcSwap::from_pointee(snapshot), gate: tokio::sync::Mutex::new(gate) }
@@ -227,8 +227,7 @@ impl TokenManager {
     fn adopt(&self, gate: &mut Gate, record: &Record) -> Arc<Snapshot> {
         gate.state = record.refresh_state().clone();
         gate.last_error = None;
-        let now = self.client.config.clock.now();
-        let obtained_at = record.refresh_state().renewed_at.filter(|at| *at <= now).unwrap_or(now);
+        let obtained_at = record.refresh_state().renewed_at;
         let adopted = Arc::new(snapshot(&self.client, record.tokens().clone(), record.revision(), obtained_at));
         self.current.store(adopted.clone());
         adopted
@@ -248,7 +247,7 @@ impl TokenManager {
             Ok(tokens) => {
                 gate.state = RefreshState { renewed_at: Some(now), ..RefreshState::default() };
                 gate.last_error = None;
-                let fresh = Arc::new(snapshot(&self.client, tokens, 0, now));
+                let fresh = Arc::new(snapshot(&self.client, tokens, 0, Some(now)));
                 self.current.store(fresh.clone());
                 Ok(fresh)
             }
@@ -313,7 +312,7 @@ impl TokenManager {
                     Ok(revision) => {
                         gate.state = state;
                         gate.last_error = None;
-                        let fresh = Arc::new(snapshot(&self.client, tokens, revision, now));
+                        let fresh = Arc::new(snapshot(&self.client, tokens, revision, Some(now)));
                         self.current.store(fresh.clone());
                         Ok(fresh)
                     }
@@ -333,7 +332,7 @@ impl TokenManager {
                         // exists nowhere else), and tell the caller they are not saved.
                         gate.state = state;
                         gate.last_error = None;
-                        let fresh = Arc::new(snapshot(&self.client, tokens.clone(), current.revision, now));
+                        let fresh = Arc::new(snapshot(&self.client, tokens.clone(), current.revision, Some(now)));
                         self.current.store(fresh);
                         Err(Error::NotSaved { source, tokens: Box::new(tokens) })
                     }
@@ -487,9 +486,15 @@ fn classify(error: &Error) -> FailureKind {
     }
 }
 
-fn snapshot(client: &Client, tokens: TokenSet, revision: u64, obtained_at: DateTime<Utc>) -> Snapshot {
-    let lifetime = tokens.expires_at().signed_duration_since(obtained_at);
-    let margin = client.config.refresh.effective_margin(lifetime);
+/// A snapshot of `tokens`. When it is known when they were obtained, the margin is bounded by
+/// their lifetime; tokens of unknown age (restored from elsewhere) get the configured margin, and
+/// the floor between renewals keeps a short-lived one from being renewed on every call.
+fn snapshot(client: &Client, tokens: TokenSet, revision: u64, obtained_at: Option<DateTime<Utc>>) -> Snapshot {
+    let policy = &client.config.refresh;
+    let margin = match obtained_at {
+        Some(at) => policy.effective_margin(tokens.expires_at().signed_duration_since(at)),
+        None => policy.margin,
+    };
     let fresh_until = tokens.expires_at().checked_sub_signed(margin).unwrap_or(DateTime::<Utc>::MIN_UTC).timestamp();
     Snapshot { tokens, fresh_until, revision, obtained_at, revoked: false }
 }

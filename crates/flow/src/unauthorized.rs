@@ -132,7 +132,7 @@ impl Flow<Unauthorized> {
 
     fn authorized(self, tokens: TokenSet, revision: u64, state: RefreshState) -> Result<Flow<Authorized>> {
         let endpoints = self.client.config.endpoints.redirected_to(tokens.accounts_server())?;
-        let manager = TokenManager::new(self.client.clone(), endpoints, tokens, revision, state);
+        let manager = TokenManager::new(self.client.clone(), endpoints, tokens, revision, state, None);
         Ok(Flow { client: self.client, state: Authorized { manager } })
     }
 }
