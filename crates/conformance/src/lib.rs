@@ -19,10 +19,10 @@
 #[allow(unreachable_pub)]
 mod library;
 pub mod report;
-#[allow(unreachable_pub)]
+#[allow(unreachable_pub, reason = "the catalogue's items are public inside the crate's private module")]
 mod scenarios;
 pub mod spec;
-#[allow(unreachable_pub)]
+#[allow(unreachable_pub, reason = "the targets' items are public inside the crate's private module")]
 mod target;
 
 use std::io::{IsTerminal as _, Write as _};

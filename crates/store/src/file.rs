@@ -582,7 +582,7 @@ pub(crate) mod flags {
     #[allow(clippy::cast_possible_wrap)]
     pub(crate) const NOFOLLOW: i32 = OFlags::NOFOLLOW.bits() as i32;
     /// Never wait in `open`, as opening a FIFO without a writer would.
-    #[allow(clippy::cast_possible_wrap)]
+    #[allow(clippy::cast_possible_wrap, reason = "open flags are small positive bit masks")]
     pub(crate) const NONBLOCK: i32 = OFlags::NONBLOCK.bits() as i32;
 }
 

@@ -78,7 +78,7 @@ pub struct Fixture {
 macro_rules! behaviour_suite {
     ($name:ident, $fixture:expr, cases = $cases:expr) => {
         mod $name {
-            #[allow(unused_imports)]
+            #[allow(unused_imports, reason = "the caller's fixture function may be the only item used")]
             use super::*;
 
             $crate::behaviour_suite!(@tests $fixture;
