@@ -76,6 +76,19 @@ pub enum Error {
         /// The key whose entry changed.
         key: crate::StoreKey,
     },
+    /// A store backend outside this crate (a database, say) failed: it could not be reached, it
+    /// timed out, or it answered with an error.
+    ///
+    /// `source` is the backend's own typed error, to downcast for details.
+    /// Backends never put a token or a password in it.
+    #[error("the {backend} token store failed: {source}")]
+    Backend {
+        /// Which backend failed, e.g. `"postgres"`.
+        backend: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A background task doing blocking file work did not complete: the async runtime was shutting
     /// down while the operation was in flight, or the task panicked, which would be a bug.
     #[error("a background token store task did not complete")]
