@@ -288,7 +288,7 @@ impl PostgresStore {
                 .execute(&mut connection)
                 .await
                 .map_err(|e| Error::sqlx(operation, e))?;
-            MIGRATOR.run(&mut connection).await.map_err(|source| Error::Migrate { source })?;
+            MIGRATOR.run_direct(&mut connection).await.map_err(|source| Error::Migrate { source })?;
             // Closing the session releases the advisory lock.
             connection.close().await.map_err(|e| Error::sqlx(operation, e))
         };
