@@ -57,8 +57,10 @@ impl Drop for PostgresLock {
             Ok(runtime) => {
                 runtime.spawn(async move {
                     let unlock = async {
-                        let unlocked: bool =
-                            sqlx::query_scalar("SELECT pg_advisory_unlock($1)").bind(id).fetch_one(&mut connection).await?;
+                        let unlocked: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
+                            .bind(id)
+                            .fetch_one(&mut connection)
+                            .await?;
                         if !unlocked {
                             tracing::warn!(lock_id = id, "the refresh lock was not held when it was released");
                         }
@@ -71,7 +73,9 @@ impl Drop for PostgresLock {
                         Ok(Err(error)) => {
                             tracing::debug!(lock_id = id, %error, "unlocking failed; the connection is closed instead");
                         }
-                        Err(_) => tracing::debug!(lock_id = id, "unlocking timed out; the connection is closed instead"),
+                        Err(_) => {
+                            tracing::debug!(lock_id = id, "unlocking timed out; the connection is closed instead")
+                        }
                     }
                     // Only now may the next task of this process try: the lock is free at the server.
                     drop(local);

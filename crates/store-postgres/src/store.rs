@@ -367,7 +367,8 @@ impl PostgresStore {
 
     async fn delete_key(&self, key: &StoreKey) -> Result<bool> {
         let hash = key_hash(key);
-        let done = self.run("delete tokens", sqlx::query(&self.inner.sql.delete).bind(&hash[..]).execute(self.pool())).await?;
+        let done =
+            self.run("delete tokens", sqlx::query(&self.inner.sql.delete).bind(&hash[..]).execute(self.pool())).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -378,7 +379,12 @@ impl PostgresStore {
             .iter()
             .map(|text| {
                 serde_json::from_str::<StoreKey>(text).map_err(|e| Error::Corrupt {
-                    reason: format!("a key column does not decode ({:?} at line {}, column {})", e.classify(), e.line(), e.column()),
+                    reason: format!(
+                        "a key column does not decode ({:?} at line {}, column {})",
+                        e.classify(),
+                        e.line(),
+                        e.column()
+                    ),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -487,7 +493,13 @@ impl EncodedState {
         self,
         query: sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
     ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-        query.bind(self.failures).bind(self.retry_at).bind(self.kind).bind(self.code).bind(self.at).bind(self.renewed_at)
+        query
+            .bind(self.failures)
+            .bind(self.retry_at)
+            .bind(self.kind)
+            .bind(self.code)
+            .bind(self.at)
+            .bind(self.renewed_at)
     }
 }
 
@@ -509,7 +521,12 @@ fn decode_record(row: &PgRow) -> Result<Record> {
     let tokens_text: String = row.try_get(0).map_err(column)?;
     let tokens: TokenSet = serde_json::from_str(&tokens_text).map_err(|e| Error::Corrupt {
         // serde's message may quote the value, which is a token: only its position is given.
-        reason: format!("the tokens column does not decode ({:?} at line {}, column {})", e.classify(), e.line(), e.column()),
+        reason: format!(
+            "the tokens column does not decode ({:?} at line {}, column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ),
     })?;
     let failures: i32 = row.try_get(1).map_err(column)?;
     let kind: Option<String> = row.try_get(3).map_err(column)?;
@@ -615,15 +632,18 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_password() {
-        let builder = PostgresStore::builder("postgres://app:hunter2-sekrit@db.internal:6432/tokens").expect("a valid URL");
-        let printed = format!("{builder:?} {:?} {:#?}", builder.clone().build(), builder.build());
+        let builder =
+            PostgresStore::builder("postgres://app:hunter2-sekrit@db.internal:6432/tokens").expect("a valid URL");
+        let store = builder.clone().build();
+        let printed = format!("{builder:?} {store:?} {store:#?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("db.internal") && printed.contains("6432"), "{printed}");
     }
 
     #[test]
     fn an_invalid_url_is_reported_without_repeating_it() {
-        let error = PostgresStore::builder("postgres://app:hunter2-sekrit@db.internal:notaport/x").expect_err("invalid");
+        let error =
+            PostgresStore::builder("postgres://app:hunter2-sekrit@db.internal:notaport/x").expect_err("invalid");
         let printed = format!("{error} {error:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
     }

@@ -48,7 +48,11 @@ fn postgres_fixture() -> Fixture {
         // pass; `database_url` has said the PostgreSQL run was skipped (and fails under CI=true).
         let store = MemoryStore::new();
         let shared = store.clone();
-        return Fixture { store: Arc::new(store), reopen: Box::new(move || Arc::new(shared.clone())), guard: Box::new(()) };
+        return Fixture {
+            store: Arc::new(store),
+            reopen: Box::new(move || Arc::new(shared.clone())),
+            guard: Box::new(()),
+        };
     };
     let schema = common::unique_schema("b");
     common::migrate(&url, &schema);

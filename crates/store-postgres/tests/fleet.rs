@@ -15,8 +15,8 @@ use common::{DropSchema, Worker};
 use sha2::{Digest, Sha256};
 use zoho_accounts_emulator::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, EmulatorConfig};
 use zoho_oauth::{
-    AccessToken, AuthorizationCode, ClientConfig, ClientSecret, Endpoints, Environment, ManualClock, Scopes,
-    StoreKey, TokenSet, TokenStore,
+    AccessToken, AuthorizationCode, ClientConfig, ClientSecret, Endpoints, Environment, ManualClock, Scopes, StoreKey,
+    TokenSet, TokenStore,
 };
 
 const WORKERS: usize = 8;
@@ -99,7 +99,8 @@ fn eight_workers_with_a_hundred_tasks_each_refresh_once_per_expiry() {
         let emulator =
             Emulator::start(EmulatorConfig::new().data_centers(&["us"]).clock(Arc::new(clock.clone()))).await.unwrap();
         let store = common::builder(&url, &schema).connect().await.unwrap();
-        let code = emulator.issue_self_client_code("us", DEMO_CLIENT_ID, "ZohoCRM.modules.ALL", chrono::Duration::minutes(10));
+        let code =
+            emulator.issue_self_client_code("us", DEMO_CLIENT_ID, "ZohoCRM.modules.ALL", chrono::Duration::minutes(10));
         let accounts = emulator.accounts_url("us").to_string();
         let session = zoho_oauth::flow(config(&accounts))
             .unwrap()
@@ -128,9 +129,7 @@ fn eight_workers_with_a_hundred_tasks_each_refresh_once_per_expiry() {
         let before = emulator.counters_for("us").token_refresh;
 
         let mut workers: Vec<Worker> = (0..WORKERS)
-            .map(|_| {
-                Worker::spawn("fleet", &[("WORKER_SCHEMA", schema.clone()), ("FLEET_ACCOUNTS", accounts.clone())])
-            })
+            .map(|_| Worker::spawn("fleet", &[("WORKER_SCHEMA", schema.clone()), ("FLEET_ACCOUNTS", accounts.clone())]))
             .collect();
         for worker in &mut workers {
             assert_eq!(worker.next_report().as_deref(), Some("ready"), "a worker did not start");

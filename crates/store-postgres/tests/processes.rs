@@ -169,10 +169,11 @@ async fn migrations_are_versioned_idempotent_and_refuse_a_newer_schema() {
 
     use sqlx::Connection as _;
     let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
-    let versions: Vec<i64> = sqlx::query_scalar(&format!("SELECT version FROM \"{schema}\"._sqlx_migrations ORDER BY version"))
-        .fetch_all(&mut db)
-        .await
-        .unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar(&format!("SELECT version FROM \"{schema}\"._sqlx_migrations ORDER BY version"))
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
     assert_eq!(versions, vec![1]);
 
     // A migration this version does not know: a newer program upgraded the schema.
