@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OwnedMutexGuard;
 use zoho_oauth_core::{BoxFuture, Environment, TokenSet};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FileKind, Result};
 use crate::format::Document;
 use crate::key::StoreKey;
 use crate::memory::RefreshLocks;
@@ -38,12 +38,20 @@ const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 ///   `0700`. A token file that its group or others can access is refused with
 ///   [`Error::InsecurePermissions`], unless [`allow_insecure_permissions`](Self::allow_insecure_permissions)
 ///   was called.
+/// - **Ownership.** A token file, lock file or lock directory owned by another user, or a
+///   directory owned by neither this user nor root, is refused with [`Error::ForeignOwner`]
+///   (the same opt-out applies).
+/// - **File types.** A token path that is not a regular file (a directory, a FIFO, a socket, a
+///   device) is refused at once with [`Error::NotARegularFile`], before any lock is taken, rather
+///   than waited on. The lock and temporary files are opened with `O_NOFOLLOW` (the temporary one
+///   also with `O_EXCL`), so a symbolic link planted in their place is refused, never followed.
 /// - **Damage.** A file that does not parse is reported as [`Error::Corrupt`] and is never replaced;
 ///   a file from a newer version is reported as [`Error::UnsupportedVersion`] and is never replaced.
 ///
 /// Cloning is cheap; clones share one set of in-process refresh locks.
 /// Creating a `FileStore` does no I/O: the directory and file appear on the first save.
-/// If the path is a symbolic link, the first save replaces the link with a regular file,
+/// If the token path itself is a symbolic link, it is read through (the file it points to is
+/// what the checks above see), and the first save replaces the link with a regular file,
 /// because the new file is renamed over the path.
 #[derive(Clone)]
 pub struct FileStore {
@@ -158,7 +166,7 @@ impl FileStore {
     /// reporting whatever would make later operations fail.
     pub async fn check(&self) -> Result<()> {
         self.blocking(|inner| {
-            ensure_dir(&inner.paths.dir)?;
+            inner.prepare_dir()?;
             if let Some((bytes, _)) = inner.read()? {
                 Document::parse(&inner.paths.file, &bytes)?;
             }
@@ -266,9 +274,9 @@ impl TokenStore for FileStore {
             let path = self.inner.paths.refresh_lock(key);
             let file = self
                 .blocking(move |inner| {
-                    ensure_dir(&inner.paths.dir)?;
-                    ensure_dir(&inner.paths.refresh_lock_dir)?;
-                    lock_exclusive(&path)
+                    inner.prepare_dir()?;
+                    inner.ensure_private_dir(&inner.paths.refresh_lock_dir)?;
+                    inner.lock_exclusive(&path)
                 })
                 .await?;
             Ok(Box::new(FileLock { key: key.clone(), _file: file, _local: local }) as Box<dyn StoreLock>)
@@ -280,14 +288,35 @@ impl Inner {
     /// Reads the token file, returning its bytes and permission bits, or `None` when there is no file.
     fn read(&self) -> Result<Option<(Vec<u8>, Option<u32>)>> {
         let path = &self.paths.file;
-        let file = match File::open(path) {
+        if !self.check_dir()? {
+            return Ok(None);
+        }
+        // Look before opening: opening a FIFO waits for a writer, which may never come, and
+        // opening a device can have effects of its own. The token file may be a symbolic link
+        // (to a file in a dotfiles repository, say): the file it points to is what is checked.
+        match fs::metadata(path) {
+            Ok(metadata) => check_regular(path, &metadata)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(path, e)),
+        }
+        let mut options = OpenOptions::new();
+        options.read(true);
+        // Something swapped in between the look and the open must not block the open either.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(flags::NONBLOCK);
+        }
+        let file = match options.open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(path, e)),
         };
-        // The permissions are checked on the open file, not the path, so that a file swapped in
-        // between the check and the read cannot slip through.
+        // Type, owner and permissions are checked on the open file, not the path, so that a file
+        // swapped in between the check and the read cannot slip through.
         let metadata = file.metadata().map_err(|e| Error::io(path, e))?;
+        check_regular(path, &metadata)?;
+        self.check_owner(path, &metadata)?;
         let mode = self.check_permissions(&metadata)?;
         if metadata.len() > MAX_FILE_SIZE {
             return Err(Error::Corrupt {
@@ -298,6 +327,104 @@ impl Inner {
         let mut bytes = Vec::new();
         (&file).take(MAX_FILE_SIZE).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
         Ok(Some((bytes, mode)))
+    }
+
+    /// Creates the token file's directory if needed, and checks who owns it.
+    fn prepare_dir(&self) -> Result<()> {
+        ensure_dir(&self.paths.dir)?;
+        self.check_dir()?;
+        Ok(())
+    }
+
+    /// Checks that the token file's directory belongs to this user or to root, returning whether
+    /// it exists.
+    fn check_dir(&self) -> Result<bool> {
+        let dir = &self.paths.dir;
+        let metadata = match fs::metadata(dir) {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+        // Like ssh, a directory owned by root is trusted: root can read everything anyway.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if metadata.uid() != 0 {
+                self.check_owner(dir, &metadata)?;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = metadata;
+        Ok(true)
+    }
+
+    /// Creates `dir` (mode `0700`) if it is missing, and checks that it is a real directory, not
+    /// a symbolic link, owned by this user.
+    fn ensure_private_dir(&self, dir: &Path) -> Result<()> {
+        let metadata = match fs::symlink_metadata(dir) {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut builder = fs::DirBuilder::new();
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::DirBuilderExt;
+                    builder.mode(0o700);
+                }
+                match builder.create(dir) {
+                    // Another process may have created it meanwhile; what is there is checked below.
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(Error::io(dir, e)),
+                }
+                fs::symlink_metadata(dir).map_err(|e| Error::io(dir, e))?
+            }
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+        if !metadata.is_dir() {
+            return Err(Error::NotADirectory { path: dir.to_owned(), kind: FileKind::of(metadata.file_type()) });
+        }
+        self.check_owner(dir, &metadata)
+    }
+
+    /// Refuses a file or directory that another user owns, unless the caller opted out.
+    #[cfg(unix)]
+    fn check_owner(&self, path: &Path, metadata: &fs::Metadata) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let uid = metadata.uid();
+        if uid != rustix::process::geteuid().as_raw() && !self.allow_insecure_permissions {
+            return Err(Error::ForeignOwner { path: path.to_owned(), uid });
+        }
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn check_owner(&self, _path: &Path, _metadata: &fs::Metadata) -> Result<()> {
+        Ok(())
+    }
+
+    /// Opens (creating if needed) the lock file at `path` and waits for an exclusive lock on it.
+    ///
+    /// The lock is an `flock`-style lock, which belongs to the open file: it excludes other open
+    /// files in this process as well as other processes, and the kernel releases it when the
+    /// process dies. A symbolic link at `path` is never followed, so nobody can make the store
+    /// create a file elsewhere, and a FIFO there is refused rather than waited on.
+    fn lock_exclusive(&self, path: &Path) -> Result<File> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(flags::NOFOLLOW | flags::NONBLOCK);
+        }
+        let file = options.open(path).map_err(|e| not_regular_or(path, e))?;
+        let metadata = file.metadata().map_err(|e| Error::io(path, e))?;
+        check_regular(path, &metadata)?;
+        self.check_owner(path, &metadata)?;
+        // Called through the trait by name: newer standard libraries have an inherent `File::lock`,
+        // which is newer than this crate's minimum Rust version. `O_NONBLOCK` does not make
+        // `flock` return early: only `LOCK_NB` would.
+        fs4::FileExt::lock(&file).map_err(|e| Error::io(path, e))?;
+        Ok(file)
     }
 
     #[cfg(unix)]
@@ -319,10 +446,17 @@ impl Inner {
     /// Reads the token file, applies `change`, and writes the result back if `change` says it
     /// changed anything, all under the exclusive write lock.
     fn modify<R>(&self, change: impl FnOnce(&mut Document<'_>) -> Result<(R, bool)>) -> Result<R> {
-        ensure_dir(&self.paths.dir)?;
+        self.prepare_dir()?;
+        // A token path that is not a regular file is refused before the write lock is taken,
+        // so that nothing can hold the lock for everyone while stuck on it.
+        match fs::metadata(&self.paths.file) {
+            Ok(metadata) => check_regular(&self.paths.file, &metadata)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&self.paths.file, e)),
+        }
         // The lock is released when this file is closed at the end of the function,
         // and by the kernel if the process dies first.
-        let _lock = lock_exclusive(&self.paths.write_lock)?;
+        let _lock = self.lock_exclusive(&self.paths.write_lock)?;
         let existing = self.read()?;
         let mode = existing.as_ref().and_then(|(_, mode)| *mode);
         let mut document = match &existing {
@@ -416,23 +550,40 @@ fn ensure_dir(dir: &Path) -> Result<()> {
     builder.create(dir).map_err(|e| Error::io(dir, e))
 }
 
-/// Opens (creating if needed) the lock file at `path` and waits for an exclusive lock on it.
-///
-/// The lock is an `flock`-style lock, which belongs to the open file: it excludes other open files
-/// in this process as well as other processes, and the kernel releases it when the process dies.
-fn lock_exclusive(path: &Path) -> Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+/// Refuses anything but a regular file at `path`.
+fn check_regular(path: &Path, metadata: &fs::Metadata) -> Result<()> {
+    if metadata.is_file() {
+        Ok(())
+    } else {
+        Err(Error::NotARegularFile { path: path.to_owned(), kind: FileKind::of(metadata.file_type()) })
     }
-    let file = options.open(path).map_err(|e| Error::io(path, e))?;
-    // Called through the trait by name: newer standard libraries have an inherent `File::lock`,
-    // which is newer than this crate's minimum Rust version.
-    fs4::FileExt::lock(&file).map_err(|e| Error::io(path, e))?;
-    Ok(file)
+}
+
+/// The error for a failed open of a file the store creates: [`Error::NotARegularFile`] when a
+/// symbolic link or something else that is not a regular file is in the way (`O_NOFOLLOW` makes
+/// the open fail on a link), [`Error::Io`] otherwise.
+fn not_regular_or(path: &Path, error: io::Error) -> Error {
+    match fs::symlink_metadata(path) {
+        Ok(metadata) if !metadata.is_file() => {
+            Error::NotARegularFile { path: path.to_owned(), kind: FileKind::of(metadata.file_type()) }
+        }
+        _ => Error::io(path, error),
+    }
+}
+
+/// `open` flags from rustix, which offers them (and `geteuid`) without `unsafe` code, which this
+/// workspace forbids.
+#[cfg(unix)]
+pub(crate) mod flags {
+    use rustix::fs::OFlags;
+
+    /// Fail instead of following a symbolic link in the last component.
+    // The cast only changes the type: the flag is a small positive bit.
+    #[allow(clippy::cast_possible_wrap)]
+    pub(crate) const NOFOLLOW: i32 = OFlags::NOFOLLOW.bits() as i32;
+    /// Never wait in `open`, as opening a FIFO without a writer would.
+    #[allow(clippy::cast_possible_wrap)]
+    pub(crate) const NONBLOCK: i32 = OFlags::NONBLOCK.bits() as i32;
 }
 
 /// Writes `bytes` to a new file at `path` with mode `0600` (or the replaced file's mode, with
@@ -440,13 +591,15 @@ fn lock_exclusive(path: &Path) -> Result<File> {
 fn write_new_file(path: &Path, bytes: &[u8], existing_mode: Option<u32>) -> Result<()> {
     let io_error = |e| Error::io(path, e);
     let mut options = OpenOptions::new();
+    // `create_new` is `O_CREAT | O_EXCL`, which fails on anything already there, a dangling
+    // symbolic link included; `O_NOFOLLOW` says the same again for the reader.
     options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(0o600).custom_flags(flags::NOFOLLOW);
     }
-    let mut file = options.open(path).map_err(io_error)?;
+    let mut file = options.open(path).map_err(|e| not_regular_or(path, e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

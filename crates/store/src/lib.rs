@@ -12,7 +12,22 @@
 //! - [`FileStore`] keeps them in one JSON file with atomic replacement, advisory locks and
 //!   owner-only permissions.
 //!
+//! - `EncryptedStore` (cargo feature `encryption`) wraps any of them, or any other backend, and
+//!   encrypts every token set with XChaCha20-Poly1305 under a key you supply
+//!   (`EncryptionKey`: from bytes, an environment variable or a `0600` key file), with key ids
+//!   for rotation.
+//! - `testing` (cargo feature `testing`) is the behaviour suite every backend passes:
+//!   `zoho_oauth_store::behaviour_suite!(name, fixture, cases = 64)` generates one test per
+//!   behaviour for your own backend.
+//!
 //! Stores hold token sets only, never the client secret.
+//!
+//! # Cargo features
+//!
+//! | feature      | default | what it adds |
+//! |--------------|---------|--------------|
+//! | `encryption` | off     | `EncryptedStore` and `EncryptionKey` (RustCrypto's `chacha20poly1305`) |
+//! | `testing`    | off     | the `testing` module and `behaviour_suite!`, for dev-dependencies (tokio's multi-thread runtime, proptest) |
 //!
 //! ```
 //! use chrono::{Duration, Utc};
@@ -115,6 +130,17 @@
 //!   [`TokenStore::lock`] while a process refreshes that key. These are never deleted: removing a
 //!   lock file that another process has open would let two processes hold "the" lock at once.
 //!
+//! The store refuses, with a typed error and before it waits on anything, a token path that is not
+//! a regular file ([`Error::NotARegularFile`]: a directory, a FIFO, a socket, a device), a lock or
+//! temporary file replaced by a symbolic link (never followed: they are opened with `O_NOFOLLOW`),
+//! a `.locks` directory that is a symbolic link ([`Error::NotADirectory`]), and files or
+//! directories owned by another user ([`Error::ForeignOwner`]; a directory owned by root is
+//! accepted). The token file itself may be a symbolic link to a file of the user's.
+//!
+//! With `EncryptedStore` in front, each entry's `tokens` holds an envelope instead of the tokens:
+//! `"access_token": "zoe1:<key id>:<base64url>"`, no `refresh_token`, and the other fields in
+//! clear (see `EncryptedStore`).
+//!
 //! The locks are advisory `flock` locks: they coordinate processes using this crate and are
 //! released by the kernel when a process dies. Network file systems may not honour them;
 //! keep the token file on a local disk.
@@ -128,6 +154,8 @@
 //! key, written about once an hour per key). Refreshes, which wait on the network, use per-key lock
 //! files, so refreshing one user never holds up another.
 
+#[cfg(feature = "encryption")]
+mod encrypted;
 mod error;
 mod file;
 mod format;
@@ -138,7 +166,9 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::{Error, Result};
+#[cfg(feature = "encryption")]
+pub use encrypted::{EncryptedStore, EncryptionKey};
+pub use error::{Error, FileKind, Result};
 pub use file::FileStore;
 pub use key::StoreKey;
 pub use memory::MemoryStore;

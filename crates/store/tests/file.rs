@@ -21,7 +21,7 @@ use chrono::DateTime;
 use common::{assert_same, key, tokens};
 use rand::Rng;
 use zoho_oauth_core::{AccessToken, Environment, Scopes, TokenSet};
-use zoho_oauth_store::{Error, FileStore, StoreKey, TokenStore};
+use zoho_oauth_store::{Error, FileKind, FileStore, StoreKey, TokenStore};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
@@ -178,15 +178,283 @@ async fn newer_format_version_is_refused_and_kept() {
 }
 
 #[tokio::test]
-async fn a_directory_in_place_of_the_file_is_an_io_error_naming_it() {
+async fn a_directory_in_place_of_the_file_is_refused_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.json");
     std::fs::create_dir(&path).unwrap();
     set_mode(&path, 0o700);
-    match FileStore::new(&path).load(&key("a")).await {
-        Err(Error::Io { path: p, .. }) => assert_eq!(p, path),
-        other => panic!("expected Io, got {other:?}"),
+    let store = FileStore::new(&path);
+    for error in [store.load(&key("a")).await.unwrap_err(), store.save(&key("a"), &tokens("a")).await.unwrap_err()] {
+        match &error {
+            Error::NotARegularFile { path: p, kind: FileKind::Directory } => assert_eq!(p, &path),
+            other => panic!("expected NotARegularFile, got {other:?}"),
+        }
+        let message = error.to_string();
+        assert!(message.contains("tokens.json") && message.contains("a directory"), "{message}");
     }
+}
+
+/// Runs `operation` on a runtime of its own with a time limit, and abandons the runtime's
+/// blocking threads afterwards, so that a store stuck opening a FIFO fails the test instead of
+/// hanging it.
+fn within_seconds<T: Send + 'static>(
+    seconds: u64,
+    operation: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let result = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(seconds), operation).await.ok() });
+    runtime.shutdown_background();
+    result
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo failed");
+}
+
+fn assert_not_regular(result: Option<Result<impl std::fmt::Debug, Error>>, what: &str, path: &Path, kind: FileKind) {
+    match result {
+        None => panic!("{what} hung on {kind} instead of failing at once"),
+        Some(Err(Error::NotARegularFile { path: p, kind: k })) => {
+            assert_eq!(p, path, "{what}");
+            assert_eq!(k, kind, "{what}");
+        }
+        Some(other) => panic!("{what}: expected NotARegularFile, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_fifo_at_the_token_path_fails_at_once_and_blocks_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    mkfifo(&path);
+    let store = FileStore::new(&path);
+    let s = store.clone();
+    assert_not_regular(within_seconds(5, async move { s.load(&key("a")).await }), "load", &path, FileKind::Fifo);
+    let s = store.clone();
+    assert_not_regular(within_seconds(5, async move { s.keys().await }), "keys", &path, FileKind::Fifo);
+    let s = store.clone();
+    assert_not_regular(
+        within_seconds(5, async move { s.save(&key("a"), &tokens("a")).await }),
+        "save",
+        &path,
+        FileKind::Fifo,
+    );
+    let s = store.clone();
+    assert_not_regular(within_seconds(5, async move { s.delete(&key("a")).await }), "delete", &path, FileKind::Fifo);
+    let s = store.clone();
+    assert_not_regular(within_seconds(5, async move { s.check().await }), "check", &path, FileKind::Fifo);
+    // The failed save left the write lock free: a store on another path in the same directory
+    // would not care, but a second save on this one must fail at once too rather than queue.
+    let s = store.clone();
+    assert_not_regular(
+        within_seconds(5, async move { s.save(&key("b"), &tokens("b")).await }),
+        "second save",
+        &path,
+        FileKind::Fifo,
+    );
+    // The refresh lock does not read the token file, so it still works.
+    let s = store.clone();
+    assert!(within_seconds(5, async move { s.lock(&key("a")).await.map(drop) }).unwrap().is_ok());
+}
+
+#[test]
+fn sockets_and_devices_at_the_token_path_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let store = FileStore::new(&path);
+    assert_not_regular(within_seconds(5, async move { store.load(&key("a")).await }), "load", &path, FileKind::Socket);
+
+    // Only read: a save would create `/dev/null.lock`.
+    let null = Path::new("/dev/null");
+    let store = FileStore::new(null);
+    assert_not_regular(
+        within_seconds(5, async move { store.load(&key("a")).await }),
+        "load",
+        null,
+        FileKind::CharDevice,
+    );
+}
+
+#[tokio::test]
+async fn a_dangling_lock_file_symlink_is_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let target = dir.path().join("chosen-by-someone-else");
+    let lock = dir.path().join("tokens.json.lock");
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    let store = FileStore::new(&path);
+    match store.save(&key("a"), &tokens("a")).await {
+        Err(Error::NotARegularFile { path: p, kind: FileKind::Symlink }) => assert_eq!(p, lock),
+        other => panic!("expected NotARegularFile for the lock file, got {other:?}"),
+    }
+    assert!(!target.exists(), "the save created a file through the symlink");
+    assert!(!path.exists());
+
+    // A symlink to an existing file is not followed either, and the file is left alone.
+    std::fs::write(&target, "precious").unwrap();
+    assert!(matches!(store.save(&key("a"), &tokens("a")).await, Err(Error::NotARegularFile { .. })));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+}
+
+#[tokio::test]
+async fn a_temporary_file_symlink_is_removed_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let target = dir.path().join("chosen-by-someone-else");
+    std::os::unix::fs::symlink(&target, dir.path().join("tokens.json.tmp")).unwrap();
+    let store = FileStore::new(&path);
+    store.save(&key("a"), &tokens("a")).await.unwrap();
+    assert!(!target.exists(), "the save wrote through the symlink");
+    assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_file());
+    assert_same(&store.load(&key("a")).await.unwrap().unwrap().into_tokens(), &tokens("a"));
+}
+
+#[tokio::test]
+async fn refresh_lock_files_and_their_directory_are_never_followed_through_symlinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let store = FileStore::new(&path);
+    drop(store.lock(&key("a")).await.unwrap());
+    let locks = dir.path().join("tokens.json.locks");
+    assert_eq!(mode(&locks), 0o700);
+    let lock_file = std::fs::read_dir(&locks).unwrap().next().unwrap().unwrap().path();
+
+    // A lock file replaced by a dangling symlink.
+    let target = dir.path().join("chosen-by-someone-else");
+    std::fs::remove_file(&lock_file).unwrap();
+    std::os::unix::fs::symlink(&target, &lock_file).unwrap();
+    match store.lock(&key("a")).await {
+        Err(Error::NotARegularFile { path: p, kind: FileKind::Symlink }) => assert_eq!(p, lock_file),
+        other => panic!("expected NotARegularFile for the refresh lock, got {other:?}"),
+    }
+    assert!(!target.exists(), "the lock created a file through the symlink");
+
+    // The lock directory replaced by a symlink to another directory.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::remove_dir_all(&locks).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &locks).unwrap();
+    match store.lock(&key("a")).await {
+        Err(Error::NotADirectory { path: p, kind: FileKind::Symlink }) => assert_eq!(p, locks),
+        other => panic!("expected NotADirectory for the lock directory, got {other:?}"),
+    }
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "a lock file was created through the symlink");
+}
+
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Another user's id: `nobody` where this runs as root, root otherwise.
+const NOBODY: u32 = 65534;
+
+#[tokio::test]
+async fn files_and_directories_of_another_user_are_refused() {
+    if euid() != 0 {
+        // Only root can give a file away; the check itself is the same for every user.
+        eprintln!("skipped: changing a file's owner needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("zoho");
+    let path = sub.join("tokens.json");
+    let store = FileStore::new(&path);
+    store.save(&key("a"), &tokens("a")).await.unwrap();
+    let before = std::fs::read(&path).unwrap();
+
+    std::os::unix::fs::chown(&path, Some(NOBODY), None).unwrap();
+    for error in [
+        store.load(&key("a")).await.unwrap_err(),
+        store.keys().await.unwrap_err(),
+        store.save(&key("b"), &tokens("b")).await.unwrap_err(),
+        FileStore::open(&path).await.unwrap_err(),
+    ] {
+        match &error {
+            Error::ForeignOwner { path: p, uid } => {
+                assert_eq!(p, &path);
+                assert_eq!(*uid, NOBODY);
+            }
+            other => panic!("expected ForeignOwner, got {other:?}"),
+        }
+        let message = error.to_string();
+        assert!(message.contains("tokens.json") && message.contains("uid 65534"), "{message}");
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before, "a refused file is not touched");
+    // The same opt-out as for the mode.
+    let allowed = FileStore::new(&path).allow_insecure_permissions();
+    assert_same(&allowed.load(&key("a")).await.unwrap().unwrap().into_tokens(), &tokens("a"));
+
+    // A directory of another user: refused even before the file is looked at.
+    std::os::unix::fs::chown(&path, Some(0), None).unwrap();
+    std::os::unix::fs::chown(&sub, Some(NOBODY), None).unwrap();
+    for error in [store.load(&key("a")).await.unwrap_err(), store.save(&key("b"), &tokens("b")).await.unwrap_err()] {
+        match &error {
+            Error::ForeignOwner { path: p, uid } => {
+                assert_eq!(p, &sub);
+                assert_eq!(*uid, NOBODY);
+            }
+            other => panic!("expected ForeignOwner for the directory, got {other:?}"),
+        }
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing is written in a foreign directory");
+}
+
+/// Runs `f` as a user who is not root, on a thread of its own: Linux keeps user ids per thread,
+/// and the threads this one starts (the runtime's blocking pool) inherit its ids.
+/// Elsewhere, root sees no "permission denied" and the check is skipped.
+fn unprivileged<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    if euid() != 0 {
+        return Some(f());
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        drop(f);
+        None
+    }
+    #[cfg(target_os = "linux")]
+    std::thread::spawn(move || {
+        use rustix::process::{Gid, Uid};
+        use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+        let gid = Gid::from_raw(NOBODY);
+        let uid = Uid::from_raw(NOBODY);
+        set_thread_groups(&[]).unwrap();
+        set_thread_res_gid(gid, gid, gid).unwrap();
+        set_thread_res_uid(uid, uid, uid).unwrap();
+        Some(f())
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn errors_name_the_operating_systems_reason() {
+    // A read-only directory: "permission denied", in the message and as the source.
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o555);
+    let path = dir.path().join("tokens.json");
+    let error = unprivileged(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(FileStore::new(&path).save(&key("a"), &tokens("a"))).unwrap_err()
+    });
+    set_mode(dir.path(), 0o700);
+    if let Some(error) = error {
+        let message = error.to_string();
+        assert!(matches!(error, Error::Io { .. }), "{error:?}");
+        assert!(message.to_lowercase().contains("permission denied"), "{message}");
+        let source = std::error::Error::source(&error).expect("the OS error is the source");
+        assert!(message.contains(&source.to_string()), "{message}");
+    }
+
+    // A path through a regular file: "not a directory".
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plain"), "").unwrap();
+    let store = FileStore::new(dir.path().join("plain/tokens.json"));
+    let error = within_seconds(5, async move { store.load(&key("a")).await }).unwrap().unwrap_err();
+    let message = error.to_string();
+    assert!(message.to_lowercase().contains("not a directory"), "{message}");
+    assert!(std::error::Error::source(&error).is_some());
 }
 
 #[tokio::test]
