@@ -74,6 +74,19 @@ pub enum Error {
         /// The key whose entry changed.
         key: crate::StoreKey,
     },
+    /// A store backend outside this crate (a database, say) failed: it could not be reached, it
+    /// timed out, or it answered with an error.
+    ///
+    /// `source` is the backend's own typed error, to downcast for details.
+    /// Backends never put a token or a password in it.
+    #[error("the {backend} token store failed: {source}")]
+    Backend {
+        /// Which backend failed, e.g. `"postgres"`.
+        backend: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A path where the store needs a regular file (the token file, its lock file, its temporary
     /// file or a refresh-lock file) is something else: a directory, a FIFO, a socket, a device, or,
     /// for the files the store creates itself, a symbolic link.

@@ -122,8 +122,11 @@ where
     Fut: Future<Output = ()>,
 {
     // The fixture is built outside the runtime, so that it may block on a runtime of its own.
-    let f = fixture();
-    runtime().block_on(test(f));
+    // Its guard is kept here until the test has finished: a test body that never names it must
+    // not drop it (and with it a temporary directory or database schema) before the store is used.
+    let Fixture { store, reopen, guard } = fixture();
+    runtime().block_on(test(Fixture { store, reopen, guard: Box::new(()) }));
+    drop(guard);
 }
 
 fn runtime() -> tokio::runtime::Runtime {
