@@ -58,6 +58,16 @@ impl Flow<Authorized> {
         self.state.manager.access_token().await
     }
 
+    /// Renews the access token if it is due (inside the refresh margin), and returns the failure
+    /// instead of falling back to a token that still works, as [`access_token`](Self::access_token)
+    /// does: for tools that must say what happened (a command-line tool, a health check).
+    ///
+    /// Returns whether new tokens were obtained (or adopted from the store). The backoff, the
+    /// lock-out and the floor between renewals apply as for any renewal.
+    pub async fn renew_if_due(&self) -> Result<bool> {
+        self.state.manager.renew_if_due().await
+    }
+
     /// Refreshes the access token now, whatever its expiry.
     ///
     /// The backoff after failures, the rate-limit lock-out and the floor between two renewals

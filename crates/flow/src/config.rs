@@ -1,7 +1,7 @@
 //! Client configuration: who the client is, where it talks, what it asks for.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::Duration;
 use url::Url;
@@ -72,6 +72,34 @@ impl RefreshPolicy {
     }
 }
 
+/// Where the client secret comes from.
+#[derive(Clone)]
+pub(crate) enum SecretSource {
+    /// A public client: PKCE only.
+    None,
+    /// Given up front.
+    Value(ClientSecret),
+    /// Loaded when a request first needs it.
+    Lazy(Arc<LazySecret>),
+}
+
+/// A client secret loaded on first use, then kept.
+pub(crate) struct LazySecret {
+    load: Box<dyn Fn() -> std::result::Result<ClientSecret, Box<dyn std::error::Error + Send + Sync>> + Send + Sync>,
+    value: OnceLock<ClientSecret>,
+}
+
+/// Says only whether a secret is set, and how.
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SecretSource::None => "None",
+            SecretSource::Value(_) => "Some(ClientSecret([redacted]))",
+            SecretSource::Lazy(_) => "Lazy(ClientSecret([redacted]))",
+        })
+    }
+}
+
 /// Zoho's `access_type`: whether the grant includes a refresh token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AccessType {
@@ -95,7 +123,7 @@ pub enum Prompt {
 #[derive(Clone)]
 pub struct ClientConfig {
     pub(crate) client_id: String,
-    pub(crate) client_secret: Option<ClientSecret>,
+    pub(crate) client_secret: SecretSource,
     pub(crate) redirect_uri: Option<Url>,
     pub(crate) endpoints: Endpoints,
     pub(crate) scopes: Scopes,
@@ -114,7 +142,7 @@ impl ClientConfig {
         let zoho = endpoints.dialect() == zoho_oauth_core::Dialect::Zoho;
         Self {
             client_id: client_id.into(),
-            client_secret: None,
+            client_secret: SecretSource::None,
             redirect_uri: None,
             endpoints,
             scopes: Scopes::empty(),
@@ -127,8 +155,36 @@ impl ClientConfig {
 
     /// Sets the client secret. Public clients (PKCE only) have none.
     pub fn client_secret(mut self, secret: ClientSecret) -> Self {
-        self.client_secret = Some(secret);
+        self.client_secret = SecretSource::Value(secret);
         self
+    }
+
+    /// Sets where the client secret comes from when a request first needs it: a prompt, a vault,
+    /// a file. It is never asked for while cached tokens are served, so a program that finds a
+    /// fresh token needs no secret at all; the first successful answer is kept.
+    ///
+    /// An error from `load` fails the request that needed the secret with [`Error::ClientSecret`].
+    pub fn client_secret_with<F>(mut self, load: F) -> Self
+    where
+        F: Fn() -> std::result::Result<ClientSecret, Box<dyn std::error::Error + Send + Sync>> + Send + Sync + 'static,
+    {
+        self.client_secret = SecretSource::Lazy(Arc::new(LazySecret { load: Box::new(load), value: OnceLock::new() }));
+        self
+    }
+
+    /// The client secret, loading it now if it comes from [`client_secret_with`](Self::client_secret_with).
+    pub(crate) fn secret(&self) -> Result<Option<&ClientSecret>> {
+        match &self.client_secret {
+            SecretSource::None => Ok(None),
+            SecretSource::Value(secret) => Ok(Some(secret)),
+            SecretSource::Lazy(lazy) => {
+                if let Some(secret) = lazy.value.get() {
+                    return Ok(Some(secret));
+                }
+                let secret = (lazy.load)().map_err(Error::ClientSecret)?;
+                Ok(Some(lazy.value.get_or_init(|| secret)))
+            }
+        }
     }
 
     /// Sets the redirect URI registered for the client; it must match the registration exactly.

@@ -100,6 +100,9 @@ pub enum Error {
         /// The tokens that were not saved.
         tokens: Box<TokenSet>,
     },
+    /// The client secret could not be loaded (see `ClientConfig::client_secret_with`); nothing was sent.
+    #[error("the client secret could not be loaded: {0}")]
+    ClientSecret(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The client configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(#[source] zoho_oauth_core::Error),

@@ -163,6 +163,18 @@ impl TokenManager {
         }
     }
 
+    /// Renews when the token is due (inside its margin) and reports a failure instead of falling
+    /// back to a token that still works. Returns whether new tokens were obtained or adopted.
+    pub(crate) async fn renew_if_due(&self) -> Result<bool> {
+        let clock = &self.client.config.clock;
+        let before = self.current.load_full();
+        if !before.revoked && clock.unix_seconds() < before.fresh_until {
+            return Ok(false);
+        }
+        let after = self.renew(|s| clock.now().timestamp() >= s.fresh_until).await?;
+        Ok(!Arc::ptr_eq(&before, &after))
+    }
+
     /// Renews now, whatever the expiry (backoff, lock-out and the floor between renewals still apply).
     pub(crate) async fn refresh(&self) -> Result<()> {
         self.renew(|_| true).await.map(drop)

@@ -90,7 +90,7 @@ fn post(
     let mut builder = http::Request::post(url)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
         .header(ACCEPT, HeaderValue::from_static("application/json"));
-    match (endpoints.client_auth(), &config.client_secret) {
+    match (endpoints.client_auth(), config.secret()?) {
         (ClientAuth::BasicHeader, Some(secret)) => {
             let encode = |part: &str| form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
             let credentials = format!("{}:{}", encode(&config.client_id), encode(secret.expose_secret()));
