@@ -19,7 +19,10 @@ use zoho_oauth_flow::{Authorized, ClientConfig, Error, Flow};
 struct Scripted {
     script: Mutex<VecDeque<Result<(u16, String), TransportErrorKind>>>,
     refreshes: AtomicUsize,
+    revocations: AtomicUsize,
     minted: AtomicUsize,
+    /// The lifetime of minted tokens, in seconds (3600 when zero).
+    lifetime: AtomicUsize,
 }
 
 impl Scripted {
@@ -32,15 +35,28 @@ impl Scripted {
         self.script.lock().unwrap().push_back(Err(kind));
         self
     }
+
+    fn minting_for(self, seconds: usize) -> Self {
+        self.lifetime.store(seconds, Ordering::SeqCst);
+        self
+    }
 }
 
 impl HttpClient for Scripted {
     fn execute(&self, _request: HttpRequest, kind: RequestKind) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        if kind == RequestKind::Revoke {
+            self.revocations.fetch_add(1, Ordering::SeqCst);
+            return Box::pin(async { Ok(http::Response::builder().status(200).body(Vec::new()).unwrap()) });
+        }
         assert_eq!(kind, RequestKind::Refresh);
         self.refreshes.fetch_add(1, Ordering::SeqCst);
         let next = self.script.lock().unwrap().pop_front().unwrap_or_else(|| {
             let n = self.minted.fetch_add(1, Ordering::SeqCst);
-            Ok((200, format!(r#"{{"access_token":"fresh-{n}","expires_in":3600,"token_type":"Bearer"}}"#)))
+            let lifetime = match self.lifetime.load(Ordering::SeqCst) {
+                0 => 3600,
+                seconds => seconds,
+            };
+            Ok((200, format!(r#"{{"access_token":"fresh-{n}","expires_in":{lifetime},"token_type":"Bearer"}}"#)))
         });
         Box::pin(async move {
             // Yield so that concurrent callers really overlap with the request in flight.
@@ -206,6 +222,90 @@ async fn rotation_replaces_the_refresh_token() {
     assert_eq!(session.tokens().refresh_token().unwrap().expose_secret(), "r2");
 }
 
+/// A token that lives no longer than the refresh margin is not renewed on every call: the margin
+/// is bounded by half its lifetime, and renewals are at least the floor apart.
+#[tokio::test]
+async fn short_lived_tokens_are_not_renewed_per_call() {
+    for lifetime in [60, 120] {
+        let http = Arc::new(Scripted::default().minting_for(lifetime));
+        let clock = ManualClock::starting_now();
+        let session = session(http.clone(), &clock, Duration::seconds(-1));
+        for _ in 0..15 {
+            session.access_token().await.unwrap();
+            clock.advance(Duration::milliseconds(66));
+        }
+        assert_eq!(http.refreshes.load(Ordering::SeqCst), 1, "{lifetime} s tokens, 15 calls in a second");
+        // Half the lifetime later the token is renewed once more.
+        clock.advance(Duration::seconds(i64::try_from(lifetime).unwrap() / 2));
+        session.access_token().await.unwrap();
+        assert_eq!(http.refreshes.load(Ordering::SeqCst), 2, "{lifetime} s tokens");
+    }
+}
+
+/// A margin longer than the token's lifetime (`--refresh-margin 3700` against Zoho's hour) renews
+/// once, not on every call.
+#[tokio::test]
+async fn a_margin_longer_than_the_lifetime_renews_once() {
+    let http = Arc::new(Scripted::default());
+    let clock = ManualClock::starting_now();
+    let config = ClientConfig::new("1000.CLIENT", Endpoints::zoho(DataCenter::Us, Environment::Production))
+        .clock(Arc::new(clock.clone()))
+        .refresh_margin(Duration::seconds(3700));
+    let session = Flow::new(config, http.clone()).restore(initial_tokens(&clock, Duration::seconds(-1))).unwrap();
+    for _ in 0..15 {
+        session.access_token().await.unwrap();
+        clock.advance(Duration::milliseconds(66));
+    }
+    assert_eq!(http.refreshes.load(Ordering::SeqCst), 1);
+}
+
+/// A refusal the server will repeat (an empty 400, a wrong client secret) is retried on the backoff
+/// schedule a few times, then reported as needing attention, and no request is sent after that.
+#[tokio::test]
+async fn a_repeated_refusal_stops_being_retried() {
+    for refusal in [(400, ""), (400, "not json at all"), (200, r#"{"error":"invalid_client"}"#)] {
+        let http = Arc::new(
+            Scripted::default().then(refusal.0, refusal.1).then(refusal.0, refusal.1).then(refusal.0, refusal.1),
+        );
+        let clock = ManualClock::starting_now();
+        let session = session(http.clone(), &clock, Duration::seconds(-1));
+        let mut last = None;
+        for _ in 0..3 {
+            let error = session.access_token().await.unwrap_err();
+            clock.advance(Duration::minutes(6)); // past any backoff
+            last = Some(error);
+        }
+        let last = last.unwrap();
+        assert!(last.needs_attention(), "{refusal:?}: {last:?}");
+        assert!(!last.needs_reauthorization(), "a refused client is not a dead grant: {last:?}");
+        assert!(last.retry_at().is_none(), "{last:?}");
+        assert!(last.to_string().contains("check the client's configuration"), "{last}");
+        clock.advance(Duration::days(1));
+        assert!(session.access_token().await.unwrap_err().needs_attention());
+        assert_eq!(http.refreshes.load(Ordering::SeqCst), 3, "{refusal:?}: never retried for ever");
+        assert_eq!(session.tokens().refresh_token().unwrap().expose_secret(), "refresh");
+    }
+}
+
+/// A session shared behind an `Arc` can be revoked; afterwards every holder gets `Revoked`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_session_can_be_revoked() {
+    let http = Arc::new(Scripted::default());
+    let clock = ManualClock::starting_now();
+    let session = Arc::new(session(http.clone(), &clock, Duration::hours(1)));
+    let holder = session.clone();
+    assert!(holder.access_token().await.is_ok());
+    session.revoke_shared().await.unwrap();
+    assert_eq!(http.revocations.load(Ordering::SeqCst), 1);
+    assert!(matches!(holder.access_token().await, Err(Error::Revoked)));
+    assert!(holder.access_token().await.unwrap_err().needs_reauthorization());
+    assert!(matches!(holder.refresh().await, Err(Error::Revoked)));
+    assert!(holder.is_revoked());
+    session.revoke_shared().await.unwrap();
+    assert_eq!(http.revocations.load(Ordering::SeqCst), 1, "revoking twice sends nothing more");
+    assert_eq!(http.refreshes.load(Ordering::SeqCst), 0);
+}
+
 mod with_a_store {
     use super::*;
     use zoho_oauth_core::{BoxFuture as Fut, Environment};
@@ -302,6 +402,70 @@ mod with_a_store {
         fn lock<'a>(&'a self, key: &'a StoreKey) -> Fut<'a, zoho_oauth_store::Result<Box<dyn StoreLock>>> {
             self.0.lock(key)
         }
+    }
+
+    /// A store whose `update` waits until the test lets it finish, to look at the session while a
+    /// save is in flight.
+    #[derive(Debug)]
+    struct SlowSave {
+        inner: MemoryStore,
+        entered: tokio::sync::Notify,
+        release: tokio::sync::Notify,
+    }
+
+    impl TokenStore for SlowSave {
+        fn load<'a>(&'a self, key: &'a StoreKey) -> Fut<'a, zoho_oauth_store::Result<Option<Record>>> {
+            self.inner.load(key)
+        }
+        fn save<'a>(&'a self, key: &'a StoreKey, tokens: &'a TokenSet) -> Fut<'a, zoho_oauth_store::Result<u64>> {
+            self.inner.save(key, tokens)
+        }
+        fn update<'a>(&'a self, key: &'a StoreKey, record: &'a Record) -> Fut<'a, zoho_oauth_store::Result<u64>> {
+            Box::pin(async move {
+                self.entered.notify_one();
+                self.release.notified().await;
+                self.inner.update(key, record).await
+            })
+        }
+        fn delete<'a>(&'a self, key: &'a StoreKey) -> Fut<'a, zoho_oauth_store::Result<bool>> {
+            self.inner.delete(key)
+        }
+        fn keys(&self) -> Fut<'_, zoho_oauth_store::Result<Vec<StoreKey>>> {
+            self.inner.keys()
+        }
+        fn lock<'a>(&'a self, key: &'a StoreKey) -> Fut<'a, zoho_oauth_store::Result<Box<dyn StoreLock>>> {
+            self.inner.lock(key)
+        }
+    }
+
+    /// New tokens are saved before any caller can read them: while the save is in flight, every
+    /// reader still gets the old token, and the new one only once it is durable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn new_tokens_are_saved_before_anyone_sees_them() {
+        let inner = MemoryStore::new();
+        let clock = ManualClock::starting_now();
+        seed(&inner, &clock, Duration::hours(1)).await;
+        let store =
+            Arc::new(SlowSave { inner, entered: tokio::sync::Notify::new(), release: tokio::sync::Notify::new() });
+        let http = Arc::new(Scripted::default());
+        let session = Arc::new(stored_session(http.clone(), &clock, store.clone()));
+        // Four minutes left: inside the margin, so a caller renews while the old token still works.
+        clock.advance(Duration::minutes(56));
+        let renewing = tokio::spawn({
+            let session = session.clone();
+            async move { session.access_token().await.unwrap().expose_secret().to_owned() }
+        });
+        tokio::time::timeout(std::time::Duration::from_secs(10), store.entered.notified()).await.unwrap();
+        // The refresh answered and the save is in flight: nobody sees the new token yet.
+        assert_eq!(http.refreshes.load(Ordering::SeqCst), 1);
+        assert_eq!(session.tokens().access_token().expose_secret(), "initial");
+        let stored = store.inner.load(&key()).await.unwrap().unwrap();
+        assert_eq!(stored.tokens().access_token().expose_secret(), "initial");
+        store.release.notify_one();
+        assert_eq!(renewing.await.unwrap(), "fresh-0");
+        let stored = store.inner.load(&key()).await.unwrap().unwrap();
+        assert_eq!(stored.tokens().access_token().expose_secret(), "fresh-0", "durable before it was handed out");
+        assert_eq!(session.tokens().access_token().expose_secret(), "fresh-0");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

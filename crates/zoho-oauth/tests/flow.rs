@@ -160,6 +160,45 @@ async fn a_revoked_refresh_token_requires_reauthorization_and_is_not_lost() {
     assert!(restored.tokens().refresh_token().is_some(), "a failed refresh keeps the refresh token");
 }
 
+/// A callback refused before any request (wrong `state`, untrusted `accounts-server`, no code)
+/// gives the pending flow back, and that flow still takes the right callback.
+#[tokio::test]
+async fn a_refused_callback_gives_the_pending_flow_back() {
+    let h = Harness::start().await;
+    let (url, pending) = h.flow().authorization_url();
+    let callback = h.consent(&url).await;
+    let state = url.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let us =
+        url::form_urlencoded::byte_serialize(h.emulator.accounts_url("us").origin().ascii_serialization().as_bytes())
+            .collect::<String>();
+    let refused = [
+        callback.replace(&state, "forged-state-value"),
+        callback.replace(&us, "http%3A%2F%2F127.0.0.1%3A9"),
+        format!("state={state}"),
+    ];
+    let mut pending = pending;
+    for forged in refused {
+        let failure = pending.exchange(&forged).await.unwrap_err();
+        assert!(failure.sent_nothing(), "{failure:?}");
+        pending = failure.into_flow().expect("nothing was sent, so the pending flow comes back");
+    }
+    assert_eq!(h.emulator.counters().token_exchange, 0);
+    let session = pending.exchange(&callback).await.expect("the right callback still works");
+    assert!(session.access_token().await.is_ok());
+    assert_eq!(h.emulator.counters().token_exchange, 1);
+
+    // Once a request was sent, the code is spent and no flow comes back: replay a used code.
+    let (url, pending) = h.flow().authorization_url();
+    let callback = h.consent(&url).await;
+    let saved = serde_json::to_string(&pending.into_pending()).unwrap();
+    let first = h.flow().resume(serde_json::from_str(&saved).unwrap()).unwrap();
+    let _session = first.exchange(&callback).await.unwrap();
+    let replay = h.flow().resume(serde_json::from_str(&saved).unwrap()).unwrap();
+    let failure = replay.exchange(&callback).await.unwrap_err();
+    assert!(!failure.sent_nothing(), "{failure:?}");
+    assert!(failure.into_flow().is_none());
+}
+
 #[tokio::test]
 async fn a_foreign_accounts_server_is_refused() {
     let h = Harness::start().await;
