@@ -138,7 +138,7 @@ impl Summary {
 /// The error for saved tokens whose accounts server the current settings do not trust.
 fn untrusted_saved(error: FlowError, profile: &str, during: During<'_>) -> CliError {
     match error {
-        FlowError::UntrustedAccountsServer => CliError::config(format!(
+        FlowError::UntrustedAccountsServer { .. } => CliError::config(format!(
             "the saved tokens of profile {profile:?} come from an accounts server the current settings do not \
              trust; use the same --dc, --accounts-url and --trust-accounts-url as at login"
         )),

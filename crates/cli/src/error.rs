@@ -127,7 +127,7 @@ impl CliError {
                 Exit::Failure,
                 format!("the browser came back without a usable code ({reason}); run `zoho-oauth login` again"),
             ),
-            FlowError::UntrustedAccountsServer => Self::new(
+            FlowError::UntrustedAccountsServer { .. } => Self::new(
                 Exit::Failure,
                 "the answer names an accounts server this client does not trust, so the code was not sent there; \
                  for a custom accounts server, trust it with --trust-accounts-url",

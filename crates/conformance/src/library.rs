@@ -184,10 +184,10 @@ pub fn classify(error: &Error) -> Failure {
         return Failure::RateLimited;
     }
     match cause {
-        Error::StateMismatch => Failure::StateMismatch,
+        Error::StateMismatch | Error::StateMissing => Failure::StateMismatch,
         Error::IssuerMismatch => Failure::IssuerMismatch,
         Error::MalformedCallback { .. } => Failure::MalformedCallback,
-        Error::UntrustedAccountsServer => Failure::UntrustedAccountsServer,
+        Error::UntrustedAccountsServer { .. } => Failure::UntrustedAccountsServer,
         Error::AuthorizationDenied { error, .. } => Failure::Denied(error.clone()),
         Error::Server(e) => Failure::Refused(e.error.as_str().to_owned()),
         Error::RateLimited(_) => Failure::RateLimited,

@@ -327,13 +327,15 @@ impl Endpoints {
     /// [`Error::UntrustedAccountsServer`] when it names a host these endpoints do not trust,
     /// or is anything but a bare origin. Standard servers trust no redirect at all.
     pub fn redirected_to(&self, accounts_server: &str) -> Result<Self, Error> {
-        let url = parse_origin(accounts_server).map_err(|_| Error::UntrustedAccountsServer)?;
+        let untrusted =
+            || Error::UntrustedAccountsServer { server: crate::redact::excerpt(accounts_server.as_bytes()) };
+        let url = parse_origin(accounts_server).map_err(|_| untrusted())?;
         let origin = origin_of(&url);
         if origin == self.accounts_server() {
             return Ok(self.clone());
         }
         if self.dialect != Dialect::Zoho || !self.trusted_accounts_servers.contains(&origin) {
-            return Err(Error::UntrustedAccountsServer);
+            return Err(untrusted());
         }
         let (_, token_url, revocation_url) = zoho_paths(&url);
         // The fallback API domain belongs to the data center the flow started at; after a
@@ -431,7 +433,7 @@ mod tests {
             "not a url",
             "",
         ] {
-            assert!(matches!(us.redirected_to(bad), Err(Error::UntrustedAccountsServer)), "{bad}");
+            assert!(matches!(us.redirected_to(bad), Err(Error::UntrustedAccountsServer { .. })), "{bad}");
         }
     }
 

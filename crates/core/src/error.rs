@@ -31,8 +31,11 @@ pub enum Error {
     /// A callback's `accounts-server` named a host that the configured endpoints do not trust.
     ///
     /// Exchanging the code there would hand the code and the client secret to that host.
-    #[error("the callback names an accounts server that is not trusted for this client")]
-    UntrustedAccountsServer,
+    #[error("the accounts server {server} is not trusted for this client, so nothing was sent there")]
+    UntrustedAccountsServer {
+        /// The server as named, masked like any text from the network.
+        server: String,
+    },
     /// The redirect back from the authorization server could not be read.
     #[error("malformed callback: {reason}")]
     MalformedCallback {
@@ -46,7 +49,7 @@ pub enum Error {
     #[error("the authorization server is rate limiting this client; wait before trying again")]
     RateLimited(ServerError),
     /// The response could not be understood.
-    #[error("malformed response from the authorization server (HTTP {status}, {kind}): {excerpt}")]
+    #[error("malformed response from the authorization server (HTTP {status}, {kind}){}", excerpt_suffix(excerpt))]
     MalformedResponse {
         /// The HTTP status code.
         status: u16,
@@ -58,6 +61,11 @@ pub enum Error {
     /// The HTTP exchange itself failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
+}
+
+/// `": excerpt"`, or nothing for an empty excerpt, so a message never ends in a dangling colon.
+pub fn excerpt_suffix(excerpt: &str) -> String {
+    if excerpt.is_empty() { String::new() } else { format!(": {excerpt}") }
 }
 
 /// Result type of the core crate.

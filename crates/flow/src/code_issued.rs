@@ -110,7 +110,8 @@ impl Flow<CodeIssued> {
 
     /// Everything checked before a request: the code to exchange and where.
     fn check(&self, callback: &str) -> Result<(AuthorizationCode, Endpoints)> {
-        let mut callback = Callback::parse(callback)?;
+        let config = &self.client.config;
+        let mut callback = Callback::parse_for(callback, config.redirect_uri.as_ref())?;
         let expected = self.state.state.as_ref().ok_or(Error::StateMismatch)?;
         let state_matches = callback.state().is_some_and(|got| got.ct_eq(expected));
         if let Some(error) = callback.error() {
@@ -123,10 +124,12 @@ impl Flow<CodeIssued> {
                 description: callback.error_description().map(|d| redact::excerpt(d.as_bytes())),
             });
         }
+        if callback.state().is_none() {
+            return Err(Error::StateMissing);
+        }
         if !state_matches {
             return Err(Error::StateMismatch);
         }
-        let config = &self.client.config;
         if let Some(expected) = config.endpoints.issuer() {
             if callback.issuer() != Some(expected) {
                 return Err(Error::IssuerMismatch);

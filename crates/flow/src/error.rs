@@ -19,10 +19,14 @@ use zoho_oauth_store::FailureKind;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The callback's `state` differs from the one this flow sent, or is missing: the callback
-    /// may be forged (RFC 6749 section 10.12). Nothing was sent to the server.
+    /// The callback's `state` differs from the one this flow sent: the callback may be forged
+    /// (RFC 6749 section 10.12), or come from an older authorization request. Nothing was sent.
     #[error("the callback's state does not match the authorization request; start the flow again")]
     StateMismatch,
+    /// The callback carries no `state` although the authorization request sent one: it cannot be
+    /// matched to this request (RFC 6749 section 10.12). Nothing was sent.
+    #[error("the callback carries no state, so it cannot be matched to the authorization request")]
+    StateMissing,
     /// The user or the authorization server declined the authorization request
     /// (RFC 6749 section 4.1.2.1), e.g. `access_denied` when the user refused consent.
     #[error("the authorization request was declined: {error}")]
@@ -44,8 +48,11 @@ pub enum Error {
     },
     /// The callback's `accounts-server`, or a saved token set's accounts server, is not trusted
     /// for this client; the code was not sent anywhere.
-    #[error("the callback names an accounts server that is not trusted for this client")]
-    UntrustedAccountsServer,
+    #[error("the accounts server {server} is not trusted for this client, so nothing was sent there")]
+    UntrustedAccountsServer {
+        /// The server as named, masked like any text from the network.
+        server: String,
+    },
     /// The token or revocation endpoint refused the request.
     #[error("the authorization server refused the request: {0}")]
     Server(ServerError),
@@ -53,7 +60,10 @@ pub enum Error {
     #[error("the authorization server is rate limiting this client; wait before trying again")]
     RateLimited(ServerError),
     /// The server's response could not be understood.
-    #[error("malformed response from the authorization server (HTTP {status}, {kind}): {excerpt}")]
+    #[error(
+        "malformed response from the authorization server (HTTP {status}, {kind}){}",
+        zoho_oauth_core::error::excerpt_suffix(excerpt)
+    )]
     MalformedResponse {
         /// The HTTP status code received.
         status: u16,
@@ -115,7 +125,7 @@ impl From<zoho_oauth_core::Error> for Error {
     fn from(error: zoho_oauth_core::Error) -> Self {
         use zoho_oauth_core::Error as Core;
         match error {
-            Core::UntrustedAccountsServer => Error::UntrustedAccountsServer,
+            Core::UntrustedAccountsServer { server } => Error::UntrustedAccountsServer { server },
             Core::MalformedCallback { reason } => Error::MalformedCallback { reason },
             Core::Server(e) => Error::Server(e),
             Core::RateLimited(e) => Error::RateLimited(e),

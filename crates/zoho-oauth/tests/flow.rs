@@ -88,7 +88,7 @@ async fn wrong_state_is_refused_before_any_request() {
 
     let (_, pending) = h.flow().authorization_url();
     let missing = callback.split("&state=").next().unwrap().to_owned();
-    assert!(matches!(pending.exchange(&missing).await.map_err(Error::from), Err(Error::StateMismatch)));
+    assert!(matches!(pending.exchange(&missing).await.map_err(Error::from), Err(Error::StateMissing)));
     assert_eq!(h.emulator.counters().token_exchange, 0, "no code was sent anywhere");
 }
 
@@ -210,7 +210,8 @@ async fn a_foreign_accounts_server_is_refused() {
     let forged = callback.replace(&us, "http%3A%2F%2F127.0.0.1%3A9");
     assert_ne!(forged, callback);
     let err = pending.exchange(&forged).await.unwrap_err().into_error();
-    assert!(matches!(err, Error::UntrustedAccountsServer), "{err:?}");
+    assert!(matches!(&err, Error::UntrustedAccountsServer { server } if server == "http://127.0.0.1:9"), "{err:?}");
+    assert!(err.to_string().contains("http://127.0.0.1:9"), "the message names the server: {err}");
     assert_eq!(h.emulator.counters().token_exchange, 0);
 }
 
