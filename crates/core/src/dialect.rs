@@ -26,7 +26,7 @@ use url::Url;
 
 use crate::endpoints::Dialect;
 use crate::error::{Error, ErrorCode, MalformedKind, ServerError};
-use crate::redact;
+use crate::redact::{self, Known};
 use crate::secret::{AccessToken, RefreshToken};
 use crate::token::{TokenResponse, lenient_seconds};
 use crate::transport::HttpResponse;
@@ -69,17 +69,27 @@ struct Answer {
 ///   [`Error::MalformedResponse`] with its own [`MalformedKind`], the status received, and a
 ///   masked excerpt.
 pub fn read_token_answer(dialect: Dialect, response: &HttpResponse) -> Result<TokenResponse, Error> {
+    read_token_answer_masking(dialect, response, &Known::new())
+}
+
+/// Like [`read_token_answer`], and every secret in `known` (the client secret, the code or refresh
+/// token sent) is removed by value from anything the answer puts in an error.
+pub fn read_token_answer_masking(
+    dialect: Dialect,
+    response: &HttpResponse,
+    known: &Known<'_>,
+) -> Result<TokenResponse, Error> {
     let status = response.status();
     let body = response.body();
-    let answer = read_answer(dialect, response)?;
-    if let Some(refusal) = refusal(dialect, status, &answer, body) {
+    let answer = read_answer(dialect, response, known)?;
+    if let Some(refusal) = refusal(dialect, status, &answer, body, known) {
         return Err(refusal);
     }
     if !status.is_success() {
-        return Err(malformed(status, MalformedKind::UnexpectedStatus, body));
+        return Err(malformed(status, MalformedKind::UnexpectedStatus, body, known));
     }
     let Some(access_token) = answer.access_token.filter(|t| !t.expose_secret().trim().is_empty()) else {
-        return Err(malformed(status, MalformedKind::UnexpectedShape, body));
+        return Err(malformed(status, MalformedKind::UnexpectedShape, body, known));
     };
     let lifetime_seconds = match dialect {
         Dialect::Zoho => zoho::lifetime(answer.expires_in, answer.expires_in_sec),
@@ -100,6 +110,15 @@ pub fn read_token_answer(dialect: Dialect, response: &HttpResponse) -> Result<To
 /// Any 2xx without an `"error"` is success, an empty body included: the RFC lets the server answer
 /// 200 with any content, and Zoho answers `{"status":"success"}`.
 pub fn read_revocation_answer(dialect: Dialect, response: &HttpResponse) -> Result<(), Error> {
+    read_revocation_answer_masking(dialect, response, &Known::new())
+}
+
+/// Like [`read_revocation_answer`], masking every secret in `known` by value.
+pub fn read_revocation_answer_masking(
+    dialect: Dialect,
+    response: &HttpResponse,
+    known: &Known<'_>,
+) -> Result<(), Error> {
     let status = response.status();
     let body = response.body();
     if status.is_success() && !looks_like_json(body) {
@@ -109,30 +128,30 @@ pub fn read_revocation_answer(dialect: Dialect, response: &HttpResponse) -> Resu
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(rate_limited(None));
         }
-        return Err(malformed(status, MalformedKind::EmptyBody, body));
+        return Err(malformed(status, MalformedKind::EmptyBody, body, known));
     }
-    let answer = read_answer(dialect, response)?;
-    if let Some(refusal) = refusal(dialect, status, &answer, body) {
+    let answer = read_answer(dialect, response, known)?;
+    if let Some(refusal) = refusal(dialect, status, &answer, body, known) {
         return Err(refusal);
     }
-    if status.is_success() { Ok(()) } else { Err(malformed(status, MalformedKind::UnexpectedStatus, body)) }
+    if status.is_success() { Ok(()) } else { Err(malformed(status, MalformedKind::UnexpectedStatus, body, known)) }
 }
 
 /// Parses the body into an [`Answer`], or says what kind of malformed answer it is.
-fn read_answer(dialect: Dialect, response: &HttpResponse) -> Result<Answer, Error> {
+fn read_answer(dialect: Dialect, response: &HttpResponse, known: &Known<'_>) -> Result<Answer, Error> {
     let status = response.status();
     let body = response.body();
     if body.iter().all(u8::is_ascii_whitespace) {
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(rate_limited(None));
         }
-        return Err(malformed(status, MalformedKind::EmptyBody, body));
+        return Err(malformed(status, MalformedKind::EmptyBody, body, known));
     }
     match serde_json::from_slice::<Answer>(body) {
         Ok(answer) => Ok(answer),
         Err(error) => {
             if status == StatusCode::TOO_MANY_REQUESTS || (dialect == Dialect::Zoho && zoho::looks_rate_limited(body)) {
-                return Err(rate_limited(Some(redact::excerpt(body))));
+                return Err(rate_limited(Some(redact::excerpt_masking(body, known))));
             }
             // Only on this failure path is the body looked at again, to say what it was.
             let kind = if looks_like_html(response) {
@@ -146,19 +165,20 @@ fn read_answer(dialect: Dialect, response: &HttpResponse) -> Result<Answer, Erro
             } else {
                 MalformedKind::UnexpectedContentType
             };
-            Err(malformed(status, kind, body))
+            Err(malformed(status, kind, body, known))
         }
     }
 }
 
 /// The refusal an answer carries, if any: an `error` field, or HTTP 429.
-fn refusal(dialect: Dialect, status: StatusCode, answer: &Answer, body: &[u8]) -> Option<Error> {
+fn refusal(dialect: Dialect, status: StatusCode, answer: &Answer, body: &[u8], known: &Known<'_>) -> Option<Error> {
     match &answer.error {
         Some(serde_json::Value::String(code)) => {
+            // The server's words are kept for the caller, with every known secret removed first.
             let error = ServerError {
-                error: ErrorCode::parse(code),
-                error_description: answer.error_description.clone(),
-                error_uri: answer.error_uri.clone(),
+                error: ErrorCode::parse(&known.mask(code)),
+                error_description: answer.error_description.as_deref().map(|d| known.mask(d)),
+                error_uri: answer.error_uri.as_deref().map(|u| known.mask(u)),
             };
             let limited = status == StatusCode::TOO_MANY_REQUESTS
                 || (dialect == Dialect::Zoho && zoho::rate_limited(&error.error));
@@ -166,7 +186,7 @@ fn refusal(dialect: Dialect, status: StatusCode, answer: &Answer, body: &[u8]) -
         }
         Some(serde_json::Value::Null) | None if status == StatusCode::TOO_MANY_REQUESTS => Some(rate_limited(None)),
         Some(serde_json::Value::Null) | None => None,
-        Some(_) => Some(malformed(status, MalformedKind::UnexpectedShape, body)),
+        Some(_) => Some(malformed(status, MalformedKind::UnexpectedShape, body, known)),
     }
 }
 
@@ -273,8 +293,8 @@ fn rate_limited(description: Option<String>) -> Error {
     })
 }
 
-fn malformed(status: StatusCode, kind: MalformedKind, body: &[u8]) -> Error {
-    Error::MalformedResponse { status: status.as_u16(), kind, excerpt: redact::excerpt(body) }
+fn malformed(status: StatusCode, kind: MalformedKind, body: &[u8], known: &Known<'_>) -> Error {
+    Error::MalformedResponse { status: status.as_u16(), kind, excerpt: redact::excerpt_masking(body, known) }
 }
 
 fn looks_like_json(body: &[u8]) -> bool {

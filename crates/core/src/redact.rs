@@ -15,7 +15,73 @@ const MASK_FROM: usize = 16;
 /// `-._~+/=`) is replaced by `[masked]`, control characters become spaces, and the result is
 /// cut to 120 characters. Masking happens before cutting, so a cut never exposes a token's prefix.
 pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    excerpt_of(&String::from_utf8_lossy(body))
+}
+
+/// Like [`excerpt`], after first removing every value in `known` from the body, whatever its
+/// length and in every spelling a server could echo it in: as is, JSON-escaped (with or without
+/// `\/` for `/`), and form- or percent-encoded.
+pub fn excerpt_masking(body: &[u8], known: &Known<'_>) -> String {
+    excerpt_of(&known.mask(&String::from_utf8_lossy(body)))
+}
+
+/// The secrets the library knows at one moment (the client secret, the code or refresh token it
+/// sent, the tokens it holds), to be removed by value from anything a server says back.
+#[derive(Default, Clone)]
+pub struct Known<'a> {
+    secrets: Vec<&'a str>,
+}
+
+impl<'a> Known<'a> {
+    /// Nothing known.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a secret; empty values are ignored.
+    #[must_use]
+    pub fn with(mut self, secret: &'a str) -> Self {
+        if !secret.is_empty() {
+            self.secrets.push(secret);
+        }
+        self
+    }
+
+    /// `text` with every spelling of every known secret replaced by `[masked]`.
+    pub fn mask(&self, text: &str) -> String {
+        let mut spellings: Vec<String> = Vec::new();
+        for secret in &self.secrets {
+            let json = serde_json::to_string(secret).unwrap_or_default();
+            let json = json.trim_matches('"').to_owned();
+            let json_slashes = json.replace('/', "\\/");
+            let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+            let percent = form.replace('+', "%20");
+            for spelling in [secret.to_string(), json, json_slashes, form, percent] {
+                if !spelling.is_empty() && !spellings.contains(&spelling) {
+                    spellings.push(spelling);
+                }
+            }
+        }
+        // Longest first, so a secret that contains another is masked whole.
+        spellings.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let mut masked = text.to_owned();
+        for spelling in &spellings {
+            if masked.contains(spelling.as_str()) {
+                masked = masked.replace(spelling.as_str(), "[masked]");
+            }
+        }
+        masked
+    }
+}
+
+/// Prints how many secrets are known, never them.
+impl std::fmt::Debug for Known<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Known").field("secrets", &self.secrets.len()).finish()
+    }
+}
+
+fn excerpt_of(text: &str) -> String {
     let mut out = String::new();
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
@@ -48,6 +114,25 @@ pub fn excerpt(body: &[u8]) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn known_secrets_are_masked_by_value_in_every_spelling() {
+        let known = Known::new().with("sh/rt").with("a b\"c").with("x");
+        for body in [
+            r#"{"error":"bad sh/rt"}"#,
+            r#"{"error":"bad sh\/rt"}"#,
+            "token=sh%2Frt&other=1",
+            r#"{"e":"a b\"c"}"#,
+            "a+b%22c",
+            "a%20b%22c",
+        ] {
+            let e = excerpt_masking(body.as_bytes(), &known);
+            assert!(!e.contains("sh/rt") && !e.contains("sh\\/rt") && !e.contains("sh%2Frt"), "{body} -> {e}");
+            assert!(!e.contains("b\"c") && !e.contains("a+b") && !e.contains("a%20b"), "{body} -> {e}");
+            assert!(e.contains("[masked]"), "{body} -> {e}");
+        }
+        assert_eq!(format!("{known:?}"), "Known { secrets: 3 }");
+    }
 
     #[test]
     fn masks_tokens_and_keeps_words() {

@@ -119,9 +119,12 @@ impl Flow<CodeIssued> {
             if callback.state().is_some() && !state_matches {
                 return Err(Error::StateMismatch);
             }
+            // A denial's text comes from the network: mask what this flow knows by value too.
+            let secret = config.secret().ok().flatten().map_or("", |s| s.expose_secret());
+            let known = redact::Known::new().with(expected.expose_secret()).with(secret);
             return Err(Error::AuthorizationDenied {
-                error: redact::excerpt(error.as_bytes()),
-                description: callback.error_description().map(|d| redact::excerpt(d.as_bytes())),
+                error: redact::excerpt_masking(error.as_bytes(), &known),
+                description: callback.error_description().map(|d| redact::excerpt_masking(d.as_bytes(), &known)),
             });
         }
         if callback.state().is_none() {

@@ -404,7 +404,12 @@ impl TokenManager {
     /// Sends one refresh request.
     async fn request(&self, current: &TokenSet) -> Result<TokenSet> {
         let refresh_token = current.refresh_token().ok_or(Error::NoRefreshToken)?;
-        let response = requests::token(&self.client, &self.endpoints, Grant::Refresh { token: refresh_token }).await?;
+        let response = requests::token(
+            &self.client,
+            &self.endpoints,
+            Grant::Refresh { token: refresh_token, held: Some(current.access_token()) },
+        )
+        .await?;
         Ok(TokenSet::from_response(
             response,
             self.client.config.clock.now(),

@@ -4,9 +4,10 @@
 use base64::Engine as _;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use url::form_urlencoded;
+use zoho_oauth_core::redact::Known;
 use zoho_oauth_core::{
-    AuthorizationCode, ClientAuth, Endpoints, HttpRequest, PkceVerifier, RefreshToken, RequestKind, TokenResponse,
-    dialect,
+    AccessToken, AuthorizationCode, ClientAuth, ClientSecret, Endpoints, HttpRequest, PkceVerifier, RefreshToken,
+    RequestKind, TokenResponse, dialect,
 };
 
 use crate::client::Client;
@@ -16,8 +17,8 @@ use crate::error::{Error, Result};
 pub(crate) enum Grant<'a> {
     /// Exchanging an authorization code (RFC 6749 section 4.1.3).
     Code { code: &'a AuthorizationCode, verifier: Option<&'a PkceVerifier> },
-    /// Refreshing (RFC 6749 section 6).
-    Refresh { token: &'a RefreshToken },
+    /// Refreshing (RFC 6749 section 6); `held` is the access token held now, masked from errors too.
+    Refresh { token: &'a RefreshToken, held: Option<&'a AccessToken> },
 }
 
 /// What a revocation request revokes (RFC 7009 section 2.1).
@@ -28,9 +29,19 @@ pub(crate) enum Revocable<'a> {
 
 /// Sends a token request to `endpoints` and reads the answer in one parse.
 pub(crate) async fn token(client: &Client, endpoints: &Endpoints, grant: Grant<'_>) -> Result<TokenResponse> {
+    let secret = client.config.secret()?;
+    let mut known = Known::new().with(secret.map_or("", ClientSecret::expose_secret));
+    known = match &grant {
+        Grant::Code { code, verifier } => {
+            known.with(code.expose_secret()).with(verifier.map_or("", PkceVerifier::expose_secret))
+        }
+        Grant::Refresh { token, held } => {
+            known.with(token.expose_secret()).with(held.map_or("", AccessToken::expose_secret))
+        }
+    };
     let (request, kind) = token_request(client, endpoints, grant)?;
     let response = client.http.execute(request, kind).await?;
-    Ok(dialect::read_token_answer(endpoints.dialect(), &response)?)
+    Ok(dialect::read_token_answer_masking(endpoints.dialect(), &response, &known)?)
 }
 
 /// Builds a token request. Synchronous, so that the form serializer (which is not `Sync`) never
@@ -49,7 +60,7 @@ fn token_request(client: &Client, endpoints: &Endpoints, grant: Grant<'_>) -> Re
             }
             RequestKind::CodeExchange
         }
-        Grant::Refresh { token } => {
+        Grant::Refresh { token, .. } => {
             form.append_pair("grant_type", "refresh_token");
             form.append_pair("refresh_token", token.expose_secret());
             RequestKind::Refresh
@@ -60,9 +71,14 @@ fn token_request(client: &Client, endpoints: &Endpoints, grant: Grant<'_>) -> Re
 
 /// Sends a revocation request to `endpoints`.
 pub(crate) async fn revoke(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) -> Result<()> {
+    let secret = client.config.secret()?;
+    let revoked = match token {
+        Revocable::Refresh(value) | Revocable::Access(value) => value,
+    };
+    let known = Known::new().with(secret.map_or("", ClientSecret::expose_secret)).with(revoked);
     let request = revoke_request(client, endpoints, token)?;
     let response = client.http.execute(request, RequestKind::Revoke).await?;
-    Ok(dialect::read_revocation_answer(endpoints.dialect(), &response)?)
+    Ok(dialect::read_revocation_answer_masking(endpoints.dialect(), &response, &known)?)
 }
 
 fn revoke_request(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) -> Result<HttpRequest> {

@@ -203,3 +203,69 @@ fn transport_errors_do_not_carry_urls() {
     assert!(!output.contains("0123456789abcdef"), "{output}");
     assert_eq!(error.kind(), zoho_oauth::TransportErrorKind::Connect, "{output}");
 }
+
+/// Short secrets with any printable characters: long-run masking alone would not catch them.
+fn short_secret() -> impl Strategy<Value = String> {
+    // A `~` keeps a generated value from spelling a word of the library's own messages.
+    "[A-Za-z0-9/\"\\\\ +%=&.:_-]{3,12}".prop_map(|s| format!("~{s}"))
+}
+
+/// Every spelling a server could echo a secret in.
+fn spellings(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).unwrap();
+    let json = json.trim_matches('"').to_owned();
+    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    vec![secret.to_owned(), json.clone(), json.replace('/', "\\/"), form.clone(), form.replace('+', "%20")]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Errors mask every secret the library knows by value: short ones, ones with any printable
+    /// character, and JSON-escaped or form-encoded echoes of them.
+    #[test]
+    fn errors_mask_known_secrets_by_value(
+        a in short_secret(),
+        r in short_secret(),
+        k in short_secret(),
+        code in short_secret(),
+        escaping in 0usize..5,
+        shape in 0usize..4,
+        status in prop::sample::select(vec![200u16, 400, 502]),
+    ) {
+        let echo = |secret: &str| spellings(secret)[escaping].clone();
+        let json_echo = |secret: &str| {
+            // Inside a JSON string the raw spelling must itself be escaped to stay valid JSON.
+            let spelled = echo(secret);
+            serde_json::to_string(&spelled).unwrap().trim_matches('"').to_owned()
+        };
+        let body = match shape {
+            0 => format!(r#"{{"error":"invalid_code","error_description":"{} {} {} {}"}}"#, json_echo(&code), json_echo(&k), json_echo(&a), json_echo(&r)),
+            1 => format!("<html>{} {} {} {}</html>", echo(&code), echo(&k), echo(&a), echo(&r)),
+            2 => format!(r#"{{"error":"{}"}}"#, json_echo(&r)),
+            _ => format!(r#"{{"access_token":{{"x":"{}"}},"refresh_token":"{}""#, json_echo(&a), json_echo(&k)),
+        };
+        // Each call is checked against the secrets the library knows at that moment.
+        let check = |output: &str, known: &[&String]| -> Result<(), TestCaseError> {
+            for secret in known {
+                for spelling in spellings(secret) {
+                    prop_assert!(!output.contains(spelling.as_str()), "{spelling:?} leaked into: {output}");
+                }
+            }
+            Ok(())
+        };
+        let http = Arc::new(Canned { status, content_type: "application/json", body, last: Mutex::new(None) });
+        let flow = Flow::new(config(&k), http);
+        let rt = runtime();
+        if let Err(error) = rt.block_on(flow.clone().self_client(AuthorizationCode::new(&code)).exchange()) {
+            check(&format!("{error} {error:?}"), &[&code, &k])?;
+        }
+        let authorized = flow.restore(tokens(&a, &r)).unwrap();
+        if let Err(error) = rt.block_on(authorized.refresh()) {
+            check(&format!("{error} {error:?} {}", error.cause()), &[&a, &r, &k])?;
+        }
+        if let Err(error) = rt.block_on(authorized.revoke_shared()) {
+            check(&format!("{error} {error:?}"), &[&r, &k])?;
+        }
+    }
+}
