@@ -120,7 +120,7 @@ impl Flow<CodeIssued> {
                 return Err(Error::StateMismatch);
             }
             // A denial's text comes from the network: mask what this flow knows by value too.
-            let secret = config.secret().ok().flatten().map_or("", |s| s.expose_secret());
+            let secret = config.loaded_secret().map_or("", |s| s.expose_secret());
             let known = redact::Known::new().with(expected.expose_secret()).with(secret);
             return Err(Error::AuthorizationDenied {
                 error: redact::excerpt_masking(error.as_bytes(), &known),

@@ -172,6 +172,15 @@ impl ClientConfig {
         self
     }
 
+    /// The client secret if it is already known, without loading it: for masking it from messages.
+    pub(crate) fn loaded_secret(&self) -> Option<&ClientSecret> {
+        match &self.client_secret {
+            SecretSource::None => None,
+            SecretSource::Value(secret) => Some(secret),
+            SecretSource::Lazy(lazy) => lazy.value.get(),
+        }
+    }
+
     /// The client secret, loading it now if it comes from [`client_secret_with`](Self::client_secret_with).
     pub(crate) fn secret(&self) -> Result<Option<&ClientSecret>> {
         match &self.client_secret {
