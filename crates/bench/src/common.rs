@@ -12,12 +12,7 @@ use zoho_oauth::{
     TokenSet, Unauthorized,
 };
 
-pub const CLIENT_ID: &str = "1000.BENCHCLIENT";
-pub const CLIENT_SECRET: &str = "bench-client-secret";
-pub const SCOPE: &str = "ZohoCRM.modules.ALL";
-pub const REFRESH_TOKEN: &str = "1000.bench0refresh0token0000000000.0000000000000000000000000000000";
-/// The user name flows save their tokens under in a file store.
-pub const STORE_USER: &str = "bench";
+pub use crate::identity::{CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, SCOPE, STORE_USER};
 
 /// An unauthorized flow for the token server at `server`, on a new HTTP client (new connections).
 pub fn zoho_flow(server: &Url) -> anyhow::Result<Flow<Unauthorized>> {
@@ -36,7 +31,7 @@ pub fn zoho_flow(server: &Url) -> anyhow::Result<Flow<Unauthorized>> {
 /// Tokens from the server at `server` whose access token expires at `expires_at`.
 pub fn token_set(server: &Url, expires_at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<TokenSet> {
     Ok(TokenSet::new(
-        AccessToken::new(crate::server::access_token(u64::MAX)),
+        AccessToken::new(crate::identity::access_token(u64::MAX)),
         Some(RefreshToken::new(REFRESH_TOKEN)),
         expires_at,
         Some(server.clone()),

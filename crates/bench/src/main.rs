@@ -20,6 +20,7 @@ mod chart;
 mod common;
 mod cross_process;
 mod herd;
+mod identity;
 mod refresh;
 mod report;
 mod server;

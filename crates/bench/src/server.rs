@@ -184,18 +184,15 @@ async fn token(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let expires_in = if refresh { 3600 } else { shared.exchange_expires_in.load(Ordering::SeqCst) };
     let mut body = serde_json::json!({
         "access_token": access_token(serial),
-        "scope": crate::common::SCOPE,
+        "scope": crate::identity::SCOPE,
         "api_domain": shared.origin,
         "token_type": "Bearer",
         "expires_in": expires_in,
     });
     if !refresh {
-        body["refresh_token"] = serde_json::Value::from(crate::common::REFRESH_TOKEN);
+        body["refresh_token"] = serde_json::Value::from(crate::identity::REFRESH_TOKEN);
     }
     axum::Json(body).into_response()
 }
 
-/// A token shaped like Zoho's (`1000.` and two 32-digit hex parts), distinct for every answer.
-pub fn access_token(serial: u64) -> String {
-    format!("1000.{serial:032x}.{:032x}", serial.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-}
+pub use crate::identity::access_token;
