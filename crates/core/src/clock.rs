@@ -36,6 +36,7 @@ impl Clock for SystemClock {
     /// memory the kernel shares with the process, without a system call or a hardware timer read,
     /// and is accurate to a few milliseconds, far finer than the one-second answer needs.
     #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[inline]
     fn unix_seconds(&self) -> i64 {
         rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse).tv_sec
     }

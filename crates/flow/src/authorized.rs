@@ -54,6 +54,7 @@ impl Flow<Authorized> {
     /// With a token store (see [`Flow::with_store`]), new tokens are saved before anyone is handed
     /// them; if the save fails the caller gets [`Error::NotSaved`] once, and the flow keeps serving
     /// the new tokens from memory.
+    #[inline]
     pub async fn access_token(&self) -> Result<CurrentToken> {
         self.state.manager.access_token().await
     }

@@ -131,6 +131,9 @@ pub struct ClientConfig {
     pub(crate) prompt: Option<Prompt>,
     pub(crate) refresh: RefreshPolicy,
     pub(crate) clock: SharedClock,
+    /// Whether `clock` is the default [`SystemClock`], so the cached read can call it directly
+    /// (inlined) instead of through the trait object. It is the same clock either way.
+    pub(crate) system_clock: bool,
 }
 
 impl ClientConfig {
@@ -150,6 +153,7 @@ impl ClientConfig {
             prompt: zoho.then_some(Prompt::Consent),
             refresh: RefreshPolicy::default(),
             clock: Arc::new(SystemClock),
+            system_clock: true,
         }
     }
 
@@ -237,7 +241,15 @@ impl ClientConfig {
     /// Sets the clock used for every expiry decision.
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
+        self.system_clock = false;
         self
+    }
+
+    /// The clock's Unix seconds for the cached read: the default clock called directly, any other
+    /// through the trait object.
+    #[inline]
+    pub(crate) fn unix_seconds(&self) -> i64 {
+        if self.system_clock { zoho_oauth_core::Clock::unix_seconds(&SystemClock) } else { self.clock.unix_seconds() }
     }
 
     /// The client id.

@@ -140,9 +140,10 @@ impl TokenManager {
     }
 
     /// A valid access token: the cached one when it is fresh, otherwise renewed first.
+    #[inline]
     pub(crate) async fn access_token(&self) -> Result<CurrentToken> {
         let snapshot = self.current.load();
-        if self.client.config.clock.unix_seconds() < snapshot.fresh_until {
+        if self.client.config.unix_seconds() < snapshot.fresh_until {
             return Ok(CurrentToken(Held::Guard(snapshot)));
         }
         drop(snapshot);
@@ -168,7 +169,7 @@ impl TokenManager {
     pub(crate) async fn renew_if_due(&self) -> Result<bool> {
         let clock = &self.client.config.clock;
         let before = self.current.load_full();
-        if !before.revoked && clock.unix_seconds() < before.fresh_until {
+        if !before.revoked && self.client.config.unix_seconds() < before.fresh_until {
             return Ok(false);
         }
         let after = self.renew(|s| clock.now().timestamp() >= s.fresh_until).await?;
