@@ -100,7 +100,10 @@ impl Flow<CodeIssued> {
     pub async fn exchange(self, callback: &str) -> Result<Flow<Authorized>, ExchangeError> {
         let (code, endpoints) = match self.check(callback) {
             Ok(checked) => checked,
-            Err(error) => return Err(ExchangeError { error, flow: Some(self) }),
+            Err(error) => {
+                tracing::warn!(error = %error, "a callback was refused before any request");
+                return Err(ExchangeError { error, flow: Some(self) });
+            }
         };
         let verifier = self.state.verifier;
         exchange_code(self.client, endpoints, code, verifier.as_ref())
@@ -163,13 +166,27 @@ impl Flow<CodeIssued<SelfClient>> {
     }
 }
 
+#[tracing::instrument(
+    name = "exchange",
+    level = "debug",
+    skip_all,
+    fields(accounts_server = %endpoints.accounts_server(), outcome = tracing::field::Empty)
+)]
 async fn exchange_code(
     client: Arc<Client>,
     endpoints: Endpoints,
     code: AuthorizationCode,
     verifier: Option<&PkceVerifier>,
 ) -> Result<Flow<Authorized>> {
-    let response = requests::token(&client, &endpoints, Grant::Code { code: &code, verifier }).await?;
+    let response = match requests::token(&client, &endpoints, Grant::Code { code: &code, verifier }).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::Span::current().record("outcome", "failure");
+            tracing::warn!(error = %error, "the code exchange failed");
+            return Err(error);
+        }
+    };
+    tracing::Span::current().record("outcome", "ok");
     let config = &client.config;
     let tokens = TokenSet::from_response(
         response,

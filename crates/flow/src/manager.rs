@@ -188,17 +188,50 @@ impl TokenManager {
     }
 
     /// The single-flight core: under the gate, renews if `needed` still says so.
+    ///
+    /// Traced as the span `renew` with the authorization's user, accounts server and the outcome;
+    /// no field ever holds a secret.
     async fn renew(&self, needed: impl Fn(&Snapshot) -> bool) -> Result<Arc<Snapshot>> {
+        let span = tracing::debug_span!(
+            "renew",
+            user = self.store.as_ref().map(|(_, key)| key.user()),
+            accounts_server = %self.endpoints.accounts_server(),
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = std::time::Instant::now();
+        let result = tracing::Instrument::instrument(self.renew_inner(needed, started), span.clone()).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(Error::Refresh(failure)) if failure.is_final() => "final failure",
+            Err(Error::Refresh(_)) => "failure",
+            Err(Error::Revoked) => "revoked",
+            Err(Error::NotSaved { .. }) => "not saved",
+            Err(_) => "error",
+        };
+        span.record("outcome", outcome);
+        span.record("duration_ms", u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        result
+    }
+
+    async fn renew_inner(
+        &self,
+        needed: impl Fn(&Snapshot) -> bool,
+        started: std::time::Instant,
+    ) -> Result<Arc<Snapshot>> {
         let mut gate = self.gate.lock().await;
+        let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let mut current = self.current.load_full();
         if current.revoked {
             return Err(Error::Revoked);
         }
         if !needed(&current) {
+            tracing::debug!(waited_ms, "another task renewed while this one waited at the gate");
             return Ok(current);
         }
         let now = self.client.config.clock.now();
         if let Some(failure) = held_back(&gate, now) {
+            tracing::debug!(kind = ?failure.kind(), retry_at = ?failure.retry_at(), "a remembered failure holds renewal back");
             // The store is the truth when it knows better: another process may have logged in
             // again or renewed since the failure, and its tokens must not wait for the backoff.
             match self.recheck_store(&mut gate, &current, now).await {
@@ -233,6 +266,10 @@ impl TokenManager {
         if record.revision() == current.revision {
             return None;
         }
+        tracing::info!(
+            revision = record.revision(),
+            "adopted tokens another process saved, ending the remembered failure"
+        );
         Some(self.adopt(gate, &record))
     }
 
@@ -254,10 +291,12 @@ impl TokenManager {
         now: DateTime<Utc>,
     ) -> Result<Arc<Snapshot>> {
         if self.floor_holds(&gate.state, &current, now) {
+            tracing::debug!("renewed less than the floor ago: the current token is kept");
             return Ok(current);
         }
         match self.request(&current.tokens).await {
             Ok(tokens) => {
+                tracing::debug!(expires_at = %tokens.expires_at(), "renewed");
                 gate.state = RefreshState { renewed_at: Some(now), ..RefreshState::default() };
                 gate.last_error = None;
                 let fresh = Arc::new(snapshot(&self.client, tokens, 0, Some(now)));
@@ -283,10 +322,15 @@ impl TokenManager {
         needed: &impl Fn(&Snapshot) -> bool,
         now: DateTime<Utc>,
     ) -> Result<Arc<Snapshot>> {
+        let lock_started = std::time::Instant::now();
         let loaded = match store.lock(key).await {
             Ok(lock) => store.load(key).await.map(|record| (lock, record)),
             Err(error) => Err(error),
         };
+        tracing::debug!(
+            waited_ms = u64::try_from(lock_started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "store refresh lock"
+        );
         let (_lock, record) = match loaded {
             Ok(loaded) => loaded,
             Err(error) => {
@@ -306,19 +350,23 @@ impl TokenManager {
         if record.revision() != current.revision {
             current = self.adopt(gate, &record);
             if !needed(&current) {
+                tracing::debug!(revision = record.revision(), "another process renewed: its tokens were adopted");
                 return Ok(current);
             }
         } else {
             gate.state = record.refresh_state().clone();
         }
         if let Some(failure) = held_back(gate, now) {
+            tracing::info!(kind = ?failure.kind(), retry_at = ?failure.retry_at(), "the store's shared lock-out or backoff holds renewal back");
             return Err(Error::Refresh(failure));
         }
         if self.floor_holds(&gate.state, &current, now) {
+            tracing::debug!("renewed less than the floor ago: the current token is kept");
             return Ok(current);
         }
         match self.request(&current.tokens).await {
             Ok(tokens) => {
+                tracing::debug!(expires_at = %tokens.expires_at(), "renewed; saving before handing out");
                 let state = RefreshState { renewed_at: Some(now), ..RefreshState::default() };
                 let updated = record.with_tokens(tokens.clone()).with_refresh_state(state.clone());
                 match store.update(key, &updated).await {
@@ -393,6 +441,7 @@ impl TokenManager {
             Error::NoRefreshToken => Some("no refresh token".to_owned()),
             _ => None,
         };
+        tracing::warn!(?kind, failures, retry_at = ?retry_at, code = code.as_deref(), "renewal failed");
         let state = RefreshState {
             failures,
             retry_at,
@@ -423,6 +472,7 @@ impl TokenManager {
 
     /// Revokes the grant at the server (RFC 7009) and, with a store, deletes its entry; afterwards
     /// every holder of this session gets [`Error::Revoked`].
+    #[tracing::instrument(name = "revoke", level = "debug", skip_all, fields(accounts_server = %self.endpoints.accounts_server()))]
     pub(crate) async fn revoke(&self) -> Result<()> {
         let _gate = self.gate.lock().await;
         let current = self.current.load_full();
@@ -434,6 +484,7 @@ impl TokenManager {
             None => Revocable::Access(current.tokens.access_token().expose_secret()),
         };
         requests::revoke(&self.client, &self.endpoints, token).await?;
+        tracing::info!("revoked at the accounts server");
         // The tokens are dead at the server: nobody may be handed them any more, whatever the
         // store says next.
         self.mark_revoked(&current);
