@@ -55,8 +55,8 @@ impl Flow<Authorized> {
     /// them; if the save fails the caller gets [`Error::NotSaved`] once, and the flow keeps serving
     /// the new tokens from memory.
     #[inline]
-    pub async fn access_token(&self) -> Result<CurrentToken> {
-        self.state.manager.access_token().await
+    pub fn access_token(&self) -> impl std::future::Future<Output = Result<CurrentToken>> + Send + '_ {
+        self.state.manager.access_token()
     }
 
     /// Renews the access token if it is due (inside the refresh margin), and returns the failure

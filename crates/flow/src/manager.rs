@@ -42,12 +42,7 @@ pub(crate) struct Snapshot {
 ///
 /// It dereferences to [`AccessToken`]; [`into_owned`](Self::into_owned) makes an owned copy.
 /// Hold it briefly (for one request): it pins the token set it came from.
-pub struct CurrentToken(Held);
-
-enum Held {
-    Guard(Guard<Arc<Snapshot>>),
-    Shared(Arc<Snapshot>),
-}
+pub struct CurrentToken(Guard<Arc<Snapshot>>);
 
 impl CurrentToken {
     /// An owned copy of the token, for callers that keep it.
@@ -60,10 +55,7 @@ impl Deref for CurrentToken {
     type Target = AccessToken;
 
     fn deref(&self) -> &AccessToken {
-        match &self.0 {
-            Held::Guard(guard) => guard.tokens.access_token(),
-            Held::Shared(snapshot) => snapshot.tokens.access_token(),
-        }
+        self.0.tokens.access_token()
     }
 }
 
@@ -71,6 +63,30 @@ impl Deref for CurrentToken {
 impl std::fmt::Debug for CurrentToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CurrentToken([redacted])")
+    }
+}
+
+/// The future of [`TokenManager::access_token`]: ready at once for a fresh token, a boxed renewal
+/// otherwise.
+pub(crate) struct TokenFuture<'a>(Pending<'a>);
+
+enum Pending<'a> {
+    Ready(Option<CurrentToken>),
+    Renewing(std::pin::Pin<Box<dyn std::future::Future<Output = Result<CurrentToken>> + Send + 'a>>),
+}
+
+impl std::future::Future for TokenFuture<'_> {
+    type Output = Result<CurrentToken>;
+
+    #[inline]
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match &mut self.0 {
+            // Like every `async fn` future, one polled again after completing is a caller's bug.
+            Pending::Ready(token) => {
+                std::task::Poll::Ready(Ok(token.take().expect("a TokenFuture is not polled after it completed")))
+            }
+            Pending::Renewing(renewal) => renewal.as_mut().poll(cx),
+        }
     }
 }
 
@@ -140,23 +156,31 @@ impl TokenManager {
     }
 
     /// A valid access token: the cached one when it is fresh, otherwise renewed first.
+    ///
+    /// The fresh case is decided before the future is built, so awaiting it costs a load, a
+    /// comparison and a poll of a ready value; only a renewal builds (and boxes) the slow future.
     #[inline]
-    pub(crate) async fn access_token(&self) -> Result<CurrentToken> {
+    pub(crate) fn access_token(&self) -> TokenFuture<'_> {
         let snapshot = self.current.load();
         if self.client.config.unix_seconds() < snapshot.fresh_until {
-            return Ok(CurrentToken(Held::Guard(snapshot)));
+            return TokenFuture(Pending::Ready(Some(CurrentToken(snapshot))));
         }
         drop(snapshot);
+        TokenFuture(Pending::Renewing(Box::pin(self.access_token_renewing())))
+    }
+
+    async fn access_token_renewing(&self) -> Result<CurrentToken> {
         let clock = &self.client.config.clock;
         match self.renew(|s| clock.now().timestamp() >= s.fresh_until).await {
-            Ok(fresh) => Ok(CurrentToken(Held::Shared(fresh))),
+            // The renewed tokens are the current ones (or newer, if another renewal followed).
+            Ok(_) => Ok(CurrentToken(self.current.load())),
             // The caller must learn that new tokens were not saved, even though they are held.
             Err(error @ (Error::NotSaved { .. } | Error::Revoked)) => Err(error),
             Err(error) => {
                 // A token inside the margin but not yet expired still works: serve it.
-                let current = self.current.load_full();
+                let current = self.current.load();
                 if !current.revoked && current.tokens.expires_at() > clock.now() {
-                    Ok(CurrentToken(Held::Shared(current)))
+                    Ok(CurrentToken(current))
                 } else {
                     Err(error)
                 }
@@ -183,8 +207,8 @@ impl TokenManager {
 
     /// Renews unless another task already replaced `stale`.
     pub(crate) async fn refresh_replacing(&self, stale: &AccessToken) -> Result<CurrentToken> {
-        let fresh = self.renew(|current| current.tokens.access_token().ct_eq(stale)).await?;
-        Ok(CurrentToken(Held::Shared(fresh)))
+        self.renew(|current| current.tokens.access_token().ct_eq(stale)).await?;
+        Ok(CurrentToken(self.current.load()))
     }
 
     /// The single-flight core: under the gate, renews if `needed` still says so.
