@@ -32,7 +32,7 @@ pub enum Poll {
         waiting: Waiting,
     },
     /// The user approved: the flow holds tokens.
-    Authorized(Flow<Authorized>),
+    Approved(Flow<Authorized>),
 }
 
 /// Why a device authorization is still pending after a poll.
@@ -242,7 +242,7 @@ impl Flow<DeviceCodeIssued> {
     /// `authorization_pending`, `slow_down` (the interval grows: by five seconds, as RFC 8628
     /// section 3.5 says, and for Zoho to at least thirty, its one poll per thirty seconds) and
     /// Zoho's `other_dc` (the next poll goes to the user's data center, if the endpoints trust it)
-    /// give the flow back in [`Poll::Pending`]. Approval gives [`Poll::Authorized`], with the
+    /// give the flow back in [`Poll::Pending`]. Approval gives [`Poll::Approved`], with the
     /// tokens saved to the flow's store, if it has one, before it is returned.
     pub async fn poll_once(mut self) -> Result<Poll, DeviceError> {
         let now = self.client.config.clock.now();
@@ -273,7 +273,7 @@ impl Flow<DeviceCodeIssued> {
                 );
                 return authorize(self.client, endpoints, tokens)
                     .await
-                    .map(Poll::Authorized)
+                    .map(Poll::Approved)
                     .map_err(DeviceError::fatal);
             }
             Ok(DevicePoll::Pending) => Waiting::AuthorizationPending,
@@ -340,7 +340,7 @@ impl Flow<DeviceCodeIssued> {
                 continue;
             }
             match flow.poll_once().await? {
-                Poll::Authorized(authorized) => return Ok(authorized),
+                Poll::Approved(authorized) => return Ok(authorized),
                 Poll::Pending { flow: pending, .. } => flow = pending,
             }
         }

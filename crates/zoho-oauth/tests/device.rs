@@ -74,13 +74,13 @@ impl Device {
 fn pending(poll: Result<Poll, zoho_oauth::DeviceError>) -> (Flow<DeviceCodeIssued>, Waiting) {
     match poll.expect("the poll succeeds") {
         Poll::Pending { flow, waiting } => (flow, waiting),
-        Poll::Authorized(_) => panic!("expected the flow to be pending"),
+        Poll::Approved(_) => panic!("expected the flow to be pending"),
     }
 }
 
 fn authorized(poll: Result<Poll, zoho_oauth::DeviceError>) -> Flow<Authorized> {
     match poll.expect("the poll succeeds") {
-        Poll::Authorized(flow) => flow,
+        Poll::Approved(flow) => flow,
         Poll::Pending { waiting, .. } => panic!("expected approval, got {waiting:?}"),
     }
 }
