@@ -271,10 +271,7 @@ impl Flow<DeviceCodeIssued> {
                     &config.scopes,
                     None,
                 );
-                return authorize(self.client, endpoints, tokens)
-                    .await
-                    .map(Poll::Approved)
-                    .map_err(DeviceError::fatal);
+                return authorize(self.client, endpoints, tokens).await.map(Poll::Approved).map_err(DeviceError::fatal);
             }
             Ok(DevicePoll::Pending) => Waiting::AuthorizationPending,
             Ok(DevicePoll::SlowDown) => {
