@@ -23,6 +23,10 @@ use crate::requests;
 
 /// The answer to one [`Flow::poll_once`].
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per poll, seconds apart, moved once: boxing would only make matching on it clumsier"
+)]
 pub enum Poll {
     /// The user has not decided yet: poll again at [`Flow::next_poll_at`].
     Pending {
