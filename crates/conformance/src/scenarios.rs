@@ -10,7 +10,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 use anyhow::{Context, bail, ensure};
-use zoho_oauth::{AccessToken, AuthorizationCode, Authorized, Flow, RefreshToken, Scopes, TokenSet};
+use zoho_oauth::core::transport::BoxFuture;
+use zoho_oauth::{
+    AccessToken, AuthorizationCode, Authorized, DeviceCodeIssued, Flow, Poll, RefreshToken, Renewal, Scopes, Sleeper,
+    TokenSet, Waiting,
+};
 
 use crate::library::{self, Exchange, Failure};
 use crate::report::ScenarioInfo;
@@ -93,6 +97,28 @@ fn public_client_only(spec: &TargetSpec) -> Option<&'static str> {
 fn pkce_enforcing_only(spec: &TargetSpec) -> Option<&'static str> {
     (spec.expect.pkce_enforced == ClientSet::None)
         .then_some("the description declares expect.pkce_enforced = \"none\": a wrong verifier may be ignored")
+}
+
+fn device_only(spec: &TargetSpec) -> Option<&'static str> {
+    (!spec.expect.device_flow).then_some("the description does not declare expect.device_flow")
+}
+
+fn slowing_device_only(spec: &TargetSpec) -> Option<&'static str> {
+    device_only(spec).or_else(|| {
+        (!spec.expect.device_slow_down).then_some("the description does not declare expect.device_slow_down (RFC 8628 lets a server keep answering authorization_pending)")
+    })
+}
+
+fn zoho_device_only(spec: &TargetSpec) -> Option<&'static str> {
+    zoho_only(spec).or_else(|| device_only(spec))
+}
+
+fn client_credentials_only(spec: &TargetSpec) -> Option<&'static str> {
+    (!spec.expect.client_credentials).then_some("the description does not declare expect.client_credentials")
+}
+
+fn zoho_client_credentials_only(spec: &TargetSpec) -> Option<&'static str> {
+    zoho_only(spec).or_else(|| client_credentials_only(spec))
 }
 
 macro_rules! scenario {
@@ -271,6 +297,48 @@ pub fn catalogue() -> Vec<Scenario> {
             "an unknown code is refused and the library reads the server's error code, not a parse failure (the RFC requires a JSON body with `error`, here invalid_grant)",
             everywhere,
             error_typed
+        ),
+        scenario!(
+            "device-flow",
+            "RFC 8628 3.1-3.5, Zoho devices",
+            "a device authorization gives a user code and a verification URI, a poll before the interval sends nothing, a poll before approval is authorization_pending, and after approval polling yields tokens",
+            device_only,
+            device_flow
+        ),
+        scenario!(
+            "device-denied",
+            "RFC 8628 3.5",
+            "a user code the user refuses ends polling with AuthorizationDenied(access_denied)",
+            device_only,
+            device_denied
+        ),
+        scenario!(
+            "device-slow-down",
+            "RFC 8628 3.5",
+            "a second poll of one device code within the interval is slow_down, and the interval grows by 5 seconds",
+            slowing_device_only,
+            device_slow_down
+        ),
+        scenario!(
+            "client-credentials",
+            "RFC 6749 4.4, Zoho self client",
+            "the client's own credentials yield an access token without a refresh token, and renewing asks again the same way",
+            client_credentials_only,
+            client_credentials
+        ),
+        scenario!(
+            "zoho-device-other-dc",
+            "Zoho devices, multi-DC",
+            "a user of another data center approves: the poll answers other_dc with user_location, and polling moves to that data center's accounts server",
+            zoho_device_only,
+            zoho_device_other_dc
+        ),
+        scenario!(
+            "zoho-missing-org-info",
+            "Zoho self client",
+            "client credentials without soid are refused with missing_org_info",
+            zoho_client_credentials_only,
+            zoho_missing_org_info
         ),
         scenario!(
             "zoho-multi-dc",
@@ -758,9 +826,14 @@ async fn zoho_expires_in_sec(t: &Target) -> anyhow::Result<()> {
 async fn zoho_rate_limit(t: &Target) -> anyhow::Result<()> {
     let emulator = t.emulator().context("emulator only")?;
     let session = authorize(t, t.confidential()?).await?;
+    // Each refresh comes after the floor between renewals (30 seconds), which would otherwise
+    // keep the fresh token instead of asking; ten of them still fit in Zoho's ten-minute window.
+    let after_floor = || t.sleep_until(t.now() + chrono::Duration::seconds(31));
     for i in 1..=9 {
+        after_floor().await;
         session.refresh().await.with_context(|| format!("refresh {i} of the allowed ten"))?;
     }
+    after_floor().await;
     match library::outcome(session.refresh().await) {
         Err(Failure::RateLimited) => {}
         other => bail!("the 11th access token in ten minutes was not rate limited: {:?}", other.map(|_| "refreshed")),
@@ -779,5 +852,133 @@ async fn zoho_oauthtoken_header(t: &Target) -> anyhow::Result<()> {
     ensure!(header.to_str().is_ok_and(|h| h.starts_with("Zoho-oauthtoken ")), "not a Zoho-oauthtoken header");
     let status = t.call_resource(&session).await?;
     ensure!(status == 200, "the CRM endpoint answered HTTP {status}");
+    Ok(())
+}
+
+/// Sleeps on the target's clock, so the device flow's waits move the emulator's manual clock and
+/// really wait on a server.
+struct TargetSleeper<'a>(&'a Target);
+
+impl Sleeper for TargetSleeper<'_> {
+    fn sleep_until(&self, at: chrono::DateTime<chrono::Utc>) -> BoxFuture<'_, ()> {
+        Box::pin(self.0.sleep_until(at))
+    }
+}
+
+/// The longest a device scenario polls a server.
+const DEVICE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn start_device(t: &Target) -> anyhow::Result<Flow<DeviceCodeIssued>> {
+    let flow = t.flow(t.confidential()?)?.device_authorization().await.context("the device authorization")?;
+    ensure!(!flow.user_code().trim().is_empty(), "an empty user code");
+    ensure!(flow.expires_at() > t.now(), "the device code has already expired");
+    Ok(flow)
+}
+
+/// Polls until the user's decision, for at most [`DEVICE_WAIT`].
+async fn wait_device(
+    t: &Target,
+    flow: Flow<DeviceCodeIssued>,
+) -> anyhow::Result<Result<Flow<Authorized>, zoho_oauth::DeviceError>> {
+    let sleeper = TargetSleeper(t);
+    tokio::time::timeout(DEVICE_WAIT, flow.wait_with(&sleeper))
+        .await
+        .map_err(|_| anyhow::anyhow!("no decision within {DEVICE_WAIT:?}"))
+}
+
+fn pending(poll: Poll) -> anyhow::Result<(Flow<DeviceCodeIssued>, Waiting)> {
+    match poll {
+        Poll::Pending { flow, waiting } => Ok((flow, waiting)),
+        Poll::Approved(_) => bail!("tokens were issued before the user approved"),
+    }
+}
+
+async fn device_flow(t: &Target) -> anyhow::Result<()> {
+    let flow = start_device(t).await?;
+    let since = t.http.sent();
+    let (flow, waiting) = pending(flow.poll_once().await?)?;
+    ensure!(waiting == Waiting::TooEarly && t.http.sent() == since, "a poll was sent before the interval");
+    t.sleep_until(flow.next_poll_at()).await;
+    let (flow, waiting) = pending(flow.poll_once().await?)?;
+    ensure!(waiting == Waiting::AuthorizationPending, "expected authorization_pending, got {waiting:?}");
+    t.decide_device(flow.user_code(), true).await?;
+    let session = wait_device(t, flow).await??;
+    ensure!(!session.tokens().access_token().expose_secret().is_empty(), "empty access token");
+    Ok(())
+}
+
+async fn device_denied(t: &Target) -> anyhow::Result<()> {
+    let flow = start_device(t).await?;
+    t.decide_device(flow.user_code(), false).await?;
+    match library::outcome(wait_device(t, flow).await?) {
+        Err(Failure::Denied(code)) if code == "access_denied" => Ok(()),
+        Err(other) => bail!("expected AuthorizationDenied(access_denied), got {other}"),
+        Ok(_) => bail!("tokens were issued for a refused user code"),
+    }
+}
+
+async fn device_slow_down(t: &Target) -> anyhow::Result<()> {
+    let client = t.confidential()?;
+    let flow = start_device(t).await?;
+    let saved = serde_json::to_string(flow.pending())?;
+    let twin = t.flow(client)?.resume_device(serde_json::from_str(&saved)?)?;
+    t.sleep_until(flow.next_poll_at()).await;
+    let (_flow, first) = pending(flow.poll_once().await?)?;
+    ensure!(first == Waiting::AuthorizationPending, "expected authorization_pending, got {first:?}");
+    let before = twin.interval();
+    let (twin, second) = pending(twin.poll_once().await?)?;
+    ensure!(second == Waiting::SlowDown, "a second poll within the interval was answered {second:?}, not slow_down");
+    ensure!(twin.interval() >= before + chrono::Duration::seconds(5), "the interval did not grow by 5 seconds");
+    Ok(())
+}
+
+async fn client_credentials(t: &Target) -> anyhow::Result<()> {
+    let client = t.confidential()?;
+    let soid = t.spec.is_zoho().then_some("ZohoCRM.749281044");
+    let config = t.config_with(client, None, t.redirect_uri())?.scopes(t.client_credentials_scopes()?);
+    let session = t.http.flow(config).client_credentials(soid).await?;
+    let before = session.tokens();
+    ensure!(!before.access_token().expose_secret().is_empty(), "empty access token");
+    ensure!(
+        before.refresh_token().is_none(),
+        "a refresh token came with client credentials (RFC 6749 4.4.3 says it should not)"
+    );
+    ensure!(
+        matches!(before.renewal(), Renewal::ClientCredentials { .. }),
+        "the session does not renew with client credentials"
+    );
+    session.refresh().await.context("renewing with client credentials")?;
+    ensure!(
+        !before.access_token().ct_eq(session.tokens().access_token()),
+        "the renewal did not yield a new access token"
+    );
+    Ok(())
+}
+
+async fn zoho_device_other_dc(t: &Target) -> anyhow::Result<()> {
+    let emulator = t.emulator().context("emulator only")?;
+    let flow = start_device(t).await?;
+    ensure!(emulator.approve_device(flow.user_code(), "bruno@example.eu"), "the emulator has no such user code");
+    t.sleep_until(flow.next_poll_at()).await;
+    let (flow, waiting) = pending(flow.poll_once().await?)?;
+    ensure!(waiting == Waiting::OtherDataCenter, "expected other_dc, got {waiting:?}");
+    let eu = emulator.accounts_url("eu").origin().ascii_serialization();
+    ensure!(flow.accounts_server() == eu, "polling did not move to eu");
+    let before = emulator.counters_for("eu").device_token;
+    let session = wait_device(t, flow).await??;
+    ensure!(emulator.counters_for("eu").device_token == before + 1, "the approved poll did not go to eu");
+    ensure!(session.api_domain() == Some(emulator.api_domain("eu")), "the API domain is not eu's");
+    Ok(())
+}
+
+async fn zoho_missing_org_info(t: &Target) -> anyhow::Result<()> {
+    let since = t.http.sent();
+    let result = t.flow(t.confidential()?)?.client_credentials(None).await;
+    match library::outcome(result) {
+        Err(Failure::Refused(code)) if code == "missing_org_info" => {}
+        Err(other) => bail!("expected Server(missing_org_info), got {other}"),
+        Ok(_) => bail!("tokens were issued without soid"),
+    }
+    ensure!(t.http.sent() == since + 1, "expected exactly one request");
     Ok(())
 }

@@ -130,6 +130,9 @@ pub struct EndpointsSpec {
     /// The revocation endpoint (RFC 7009).
     #[serde(default)]
     pub revocation: Option<String>,
+    /// The device authorization endpoint (RFC 8628 section 3.1).
+    #[serde(default)]
+    pub device_authorization: Option<String>,
     /// A protected resource that answers 200 to `Authorization: Bearer <access token>`.
     #[serde(default)]
     pub resource: Option<String>,
@@ -217,6 +220,10 @@ pub enum ConsentSpec {
         /// At most this many requests (default 10).
         #[serde(default)]
         max_steps: Option<u32>,
+        /// How a device flow's user code is approved or denied; without it the device scenarios
+        /// are "n/a".
+        #[serde(default)]
+        device: Option<DeviceConsentSpec>,
     },
     /// Run a command with the authorization URL; it prints the callback URL on stdout (the last
     /// non-empty line).
@@ -233,6 +240,14 @@ pub enum ConsentSpec {
     },
     /// The emulator's own switch (`kind = "emulator"` only).
     Emulator,
+}
+
+/// A control endpoint of a test server that decides a device flow's user code as its user would.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConsentSpec {
+    /// The URL (`{base}` allowed); it is POSTed `{"user_code": "...", "mode": "approve"|"deny"}`.
+    pub url: String,
 }
 
 /// How a `follow` consent is made to refuse.
@@ -284,14 +299,22 @@ pub struct Expect {
     /// (plus a margin). Without it, `code-expired` is "n/a". Keep it short on a test server.
     #[serde(default)]
     pub code_lifetime_secs: Option<f64>,
-    /// Whether the server supports the device authorization grant (RFC 8628). Recorded; the library
-    /// has no such scenario yet.
+    /// Whether the server supports the device authorization grant (RFC 8628) for the confidential
+    /// clients, at `endpoints.device_authorization` (or its metadata's), with `consent.device`
+    /// saying how a user code is approved; without it the device scenarios are "n/a".
     #[serde(default)]
     pub device_flow: bool,
-    /// Whether the server supports the client credentials grant (RFC 6749 section 4.4). Recorded;
-    /// the library has no such scenario yet.
+    /// Whether a device-flow poll within the interval is answered `slow_down` (RFC 8628 section
+    /// 3.5 lets a server answer `authorization_pending` instead).
+    #[serde(default)]
+    pub device_slow_down: bool,
+    /// Whether the server supports the client credentials grant (RFC 6749 section 4.4) for the
+    /// confidential clients; without it the client-credentials scenarios are "n/a".
     #[serde(default)]
     pub client_credentials: bool,
+    /// The scopes a client-credentials request asks for (default: `authorization.scopes`).
+    #[serde(default)]
+    pub client_credentials_scopes: Option<Vec<String>>,
 }
 
 impl Default for Expect {
@@ -304,7 +327,9 @@ impl Default for Expect {
             iss_parameter: false,
             code_lifetime_secs: None,
             device_flow: false,
+            device_slow_down: false,
             client_credentials: false,
+            client_credentials_scopes: None,
         }
     }
 }

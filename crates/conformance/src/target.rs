@@ -44,6 +44,7 @@ struct Resolved {
     authorization: String,
     token: String,
     revocation: Option<String>,
+    device_authorization: Option<String>,
     resource: Option<String>,
     issuer: Option<String>,
 }
@@ -186,6 +187,7 @@ impl Target {
             authorization: get(&e.authorization).unwrap_or_default(),
             token: get(&e.token).unwrap_or_default(),
             revocation: get(&e.revocation),
+            device_authorization: get(&e.device_authorization),
             resource: get(&e.resource),
             issuer: get(&e.issuer),
         };
@@ -208,6 +210,9 @@ impl Target {
             }
             if resolved.revocation.is_none() {
                 resolved.revocation = field("revocation_endpoint");
+            }
+            if resolved.device_authorization.is_none() {
+                resolved.device_authorization = field("device_authorization_endpoint");
             }
         }
         Ok(resolved)
@@ -305,11 +310,18 @@ impl Target {
         if let Some((emulator, _)) = &self.emulator {
             let us = emulator.accounts_url("us").origin().ascii_serialization();
             let eu = emulator.accounts_url("eu");
-            return Ok(Endpoints::zoho_custom(&us, None, &[eu.as_str()])?.with_client_auth(client_auth));
+            // The device flow's `other_dc` names data centers by location, as Zoho's table does.
+            return Ok(Endpoints::zoho_custom(&us, None, &[eu.as_str()])?
+                .with_location("us", &us)?
+                .with_location("eu", eu.as_str())?
+                .with_client_auth(client_auth));
         }
         let r = self.resolved.as_ref().context("the target has no endpoints")?;
-        let endpoints =
+        let mut endpoints =
             Endpoints::standard(&r.authorization, &r.token, r.revocation.as_deref())?.with_client_auth(client_auth);
+        if let Some(device) = &r.device_authorization {
+            endpoints = endpoints.with_device_authorization_url(device)?;
+        }
         Ok(match (&r.issuer, self.spec.expect.iss_parameter) {
             (Some(issuer), true) => endpoints.with_issuer(issuer),
             _ => endpoints,
@@ -365,7 +377,7 @@ impl Target {
     async fn consent_as(&self, authorization_url: &url::Url, approve: bool) -> anyhow::Result<String> {
         match &self.spec.consent {
             ConsentSpec::Emulator => self.follow(authorization_url, &BTreeMap::new(), 10).await,
-            ConsentSpec::Follow { fields, deny, max_steps } => {
+            ConsentSpec::Follow { fields, deny, max_steps, .. } => {
                 let fields = match (approve, deny.as_ref().and_then(|d| d.fields.as_ref())) {
                     (false, Some(deny_fields)) => deny_fields,
                     _ => fields,
@@ -487,6 +499,57 @@ impl Target {
             }
         }
         bail!("no redirect back to the client after {max_steps} steps")
+    }
+
+    /// Decides a device flow's user code as its user would: approves or denies it, or says why
+    /// the description does not allow it.
+    pub async fn decide_device(&self, user_code: &str, approve: bool) -> anyhow::Result<()> {
+        if let Some((emulator, _)) = &self.emulator {
+            let decided = if approve {
+                emulator.approve_device(user_code, "user@example.com")
+            } else {
+                emulator.deny_device(user_code)
+            };
+            anyhow::ensure!(decided, "the emulator has no pending device request with that user code");
+            return Ok(());
+        }
+        let Some(device) = self.device_consent() else {
+            return not_applicable("the description does not say how a user code is approved (consent.device)");
+        };
+        let vars = BTreeMap::from([("base", self.base())]);
+        let mode = if approve { "approve" } else { "deny" };
+        let body = serde_json::json!({ "user_code": user_code, "mode": mode }).to_string();
+        self.post_json(&fill(&device.url, &vars), &body).await
+    }
+
+    fn device_consent(&self) -> Option<&crate::spec::DeviceConsentSpec> {
+        match &self.spec.consent {
+            ConsentSpec::Follow { device, .. } => device.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Waits until `at` on the target's clock: the emulator's manual clock is moved there, a
+    /// server's is waited for (at most a minute).
+    pub async fn sleep_until(&self, at: chrono::DateTime<chrono::Utc>) {
+        match &self.emulator {
+            Some((_, clock)) => {
+                if at > zoho_oauth::Clock::now(clock) {
+                    clock.set(at);
+                }
+            }
+            None => {
+                let left = (at - chrono::Utc::now()).to_std().unwrap_or_default().min(Duration::from_secs(60));
+                tokio::time::sleep(left).await;
+            }
+        }
+    }
+
+    /// The scopes a client-credentials request asks for.
+    pub fn client_credentials_scopes(&self) -> anyhow::Result<Scopes> {
+        let names = self.spec.expect.client_credentials_scopes.as_ref().unwrap_or(&self.spec.authorization.scopes);
+        let names = names.iter().map(String::as_str);
+        Ok(if self.spec.is_zoho() { Scopes::zoho(names)? } else { names.map(Scope::new).collect::<Result<_, _>>()? })
     }
 
     /// Lets every authorization code issued so far expire, or says why it cannot.

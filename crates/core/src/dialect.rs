@@ -18,6 +18,8 @@
 //! | `access_type=offline&prompt=consent` for a refresh token | a server's own policy | `ClientConfig::new` in the flow crate |
 //! | `accounts-server` in the callback names where to exchange | one token endpoint | [`Endpoints::redirected_to`](crate::Endpoints::redirected_to) |
 //! | `api_domain` in the token answer names where to call | not specified | [`TokenSet::from_response`](crate::TokenSet::from_response) |
+//! | device flow at `/oauth/v3/device/*`, `verification_url`, times maybe in milliseconds | RFC 8628 section 3.2, seconds | [`read_device_authorization`] |
+//! | device polls answer `expired` and `other_dc` with `user_location` | `expired_token` (RFC 8628 section 3.5) | [`read_device_poll`] |
 
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
@@ -27,7 +29,7 @@ use url::Url;
 use crate::endpoints::Dialect;
 use crate::error::{Error, ErrorCode, MalformedKind, ServerError};
 use crate::redact::{self, Known};
-use crate::secret::{AccessToken, RefreshToken};
+use crate::secret::{AccessToken, DeviceCode, RefreshToken};
 use crate::token::{TokenResponse, lenient_seconds};
 use crate::transport::HttpResponse;
 
@@ -103,6 +105,156 @@ pub fn read_token_answer_masking(
         api_domain: answer.api_domain,
         scope: answer.scope,
     })
+}
+
+/// A device authorization answer
+/// ([RFC 8628 section 3.2](https://www.rfc-editor.org/rfc/rfc8628#section-3.2), or Zoho's
+/// `/oauth/v3/device/code`), with its times in seconds whatever unit the server used.
+///
+/// `Debug` redacts the device code.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DeviceAuthorization {
+    /// The code the device polls with: secret.
+    pub device_code: DeviceCode,
+    /// The code the user types at the verification URL: shown to the user.
+    pub user_code: String,
+    /// Where the user goes (RFC 8628 `verification_uri`, Zoho's `verification_url`).
+    pub verification_uri: Url,
+    /// The verification URL with the user code in it, when the server sends one.
+    pub verification_uri_complete: Option<Url>,
+    /// How long the device code lives, in seconds.
+    pub expires_in_seconds: u64,
+    /// The shortest wait between two polls, in seconds.
+    pub interval_seconds: u64,
+}
+
+/// The device code's lifetime when the answer names none: Zoho's user codes live about five
+/// minutes, and RFC 8628 requires the field, so this is only a fallback.
+const DEVICE_CODE_LIFETIME_SECONDS: u64 = 300;
+
+/// The poll interval when the answer names none: five seconds (RFC 8628 section 3.2), thirty for
+/// Zoho, which allows one poll per thirty seconds.
+pub fn default_poll_interval_seconds(dialect: Dialect) -> u64 {
+    match dialect {
+        Dialect::Zoho => 30,
+        Dialect::Standard => 5,
+    }
+}
+
+/// Every field a device authorization answer may carry.
+#[derive(Deserialize)]
+struct DeviceAnswer {
+    #[serde(default)]
+    device_code: Option<DeviceCode>,
+    #[serde(default)]
+    user_code: Option<String>,
+    #[serde(default)]
+    verification_uri: Option<String>,
+    #[serde(default)]
+    verification_url: Option<String>,
+    #[serde(default)]
+    verification_uri_complete: Option<String>,
+    #[serde(default, deserialize_with = "lenient_seconds")]
+    expires_in: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_seconds")]
+    interval: Option<u64>,
+}
+
+/// Reads a device authorization answer.
+///
+/// Errors are read as in [`read_token_answer`] (a body with `"error"` is a refusal whatever the
+/// status). The verification URL is `verification_uri` (RFC 8628) or `verification_url` (Zoho,
+/// and some other servers), and must be an `http` or `https` URL. For Zoho, `interval` and
+/// `expires_in` are read as milliseconds when either is too large to be seconds (see
+/// `zoho::device_times`); for other servers they are seconds, as the RFC says.
+pub fn read_device_authorization(dialect: Dialect, response: &HttpResponse) -> Result<DeviceAuthorization, Error> {
+    let status = response.status();
+    let body = response.body();
+    let known = Known::new();
+    let answer = read_answer(dialect, response, &known)?;
+    if let Some(refusal) = refusal(dialect, status, &answer, body, &known) {
+        return Err(refusal);
+    }
+    if !status.is_success() {
+        return Err(malformed(status, MalformedKind::UnexpectedStatus, body, &known));
+    }
+    let shape = || malformed(status, MalformedKind::UnexpectedShape, body, &known);
+    let device: DeviceAnswer = serde_json::from_slice(body).map_err(|_| shape())?;
+    let device_code = device.device_code.filter(|c| !c.expose_secret().trim().is_empty()).ok_or_else(shape)?;
+    let user_code = device.user_code.filter(|c| !c.trim().is_empty()).ok_or_else(shape)?;
+    let web_url = |value: &str| Url::parse(value.trim()).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+    let verification_uri =
+        device.verification_uri.or(device.verification_url).as_deref().and_then(web_url).ok_or_else(shape)?;
+    let verification_uri_complete = device.verification_uri_complete.as_deref().and_then(web_url);
+    let (interval, expires_in) = match dialect {
+        Dialect::Zoho => zoho::device_times(device.interval, device.expires_in),
+        Dialect::Standard => (device.interval, device.expires_in),
+    };
+    Ok(DeviceAuthorization {
+        device_code,
+        user_code,
+        verification_uri,
+        verification_uri_complete,
+        expires_in_seconds: expires_in.unwrap_or(DEVICE_CODE_LIFETIME_SECONDS),
+        interval_seconds: interval.unwrap_or_else(|| default_poll_interval_seconds(dialect)),
+    })
+}
+
+/// What one poll of a device authorization answered
+/// ([RFC 8628 section 3.5](https://www.rfc-editor.org/rfc/rfc8628#section-3.5)).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DevicePoll {
+    /// The user approved: the token answer.
+    Approved(TokenResponse),
+    /// `authorization_pending`: not decided yet; poll again after the interval.
+    Pending,
+    /// `slow_down`: polled too often; wait longer.
+    SlowDown,
+    /// `access_denied`: the user refused.
+    Denied(ServerError),
+    /// `expired_token` (Zoho: `expired`): the device code expired; start again.
+    Expired(ServerError),
+    /// Zoho's `other_dc`: the user approved at another data center, named by its location code
+    /// (`user_location`); polls go to that data center's accounts server from now on.
+    OtherDataCenter {
+        /// The location code, or an accounts-server origin if the server sent one instead.
+        location: String,
+    },
+}
+
+/// Reads one device-flow poll's answer: a token answer as [`read_token_answer`] reads it, or one
+/// of the device flow's own answers. Any other refusal is an error as usual.
+pub fn read_device_poll(dialect: Dialect, response: &HttpResponse) -> Result<DevicePoll, Error> {
+    read_device_poll_masking(dialect, response, &Known::new())
+}
+
+/// Like [`read_device_poll`], masking every secret in `known` (the client secret, the device code)
+/// by value.
+pub fn read_device_poll_masking(
+    dialect: Dialect,
+    response: &HttpResponse,
+    known: &Known<'_>,
+) -> Result<DevicePoll, Error> {
+    let error = match read_token_answer_masking(dialect, response, known) {
+        Ok(tokens) => return Ok(DevicePoll::Approved(tokens)),
+        Err(Error::Server(error)) => error,
+        Err(other) => return Err(other),
+    };
+    match error.error.as_str() {
+        "authorization_pending" => Ok(DevicePoll::Pending),
+        "slow_down" => Ok(DevicePoll::SlowDown),
+        "access_denied" => Ok(DevicePoll::Denied(error)),
+        "expired_token" => Ok(DevicePoll::Expired(error)),
+        code if dialect == Dialect::Zoho && zoho::device_expired(code) => Ok(DevicePoll::Expired(error)),
+        code if dialect == Dialect::Zoho && zoho::other_data_center(code) => match zoho::user_location(response.body())
+        {
+            Some(location) => Ok(DevicePoll::OtherDataCenter { location }),
+            None => Err(malformed(response.status(), MalformedKind::UnexpectedShape, response.body(), known)),
+        },
+        _ => Err(Error::Server(error)),
+    }
 }
 
 /// Reads a revocation endpoint's answer (RFC 7009 section 2.2).
@@ -271,6 +423,49 @@ mod zoho {
     /// milliseconds and must be ignored.
     pub(super) fn lifetime(expires_in: Option<u64>, expires_in_sec: Option<u64>) -> Option<u64> {
         expires_in_sec.or(expires_in)
+    }
+
+    /// The device answer's `interval` and `expires_in` as seconds.
+    ///
+    /// An older page of Zoho's documentation gives both in milliseconds, the newer ones do not say.
+    /// Both come from one server, so one unit is decided for both: milliseconds when the interval
+    /// is 1000 or more (no server asks a device to wait a quarter of an hour between polls) or the
+    /// lifetime is over a day (Zoho's user codes live about five minutes). Read as seconds, a
+    /// lifetime in milliseconds of a day or less would only make the device poll until the server
+    /// answers `expired`.
+    pub(super) fn device_times(interval: Option<u64>, expires_in: Option<u64>) -> (Option<u64>, Option<u64>) {
+        let milliseconds = interval.is_some_and(|i| i >= 1000) || expires_in.is_some_and(|e| e > 86_400);
+        if milliseconds {
+            // Round up, so that a wait is never shorter than the server asked.
+            let seconds = |v: Option<u64>| v.map(|ms| ms.div_ceil(1000));
+            (seconds(interval), seconds(expires_in))
+        } else {
+            (interval, expires_in)
+        }
+    }
+
+    /// Zoho's name for RFC 8628's `expired_token`.
+    pub(super) fn device_expired(code: &str) -> bool {
+        code == "expired"
+    }
+
+    /// Zoho's answer to a poll at the wrong data center.
+    pub(super) fn other_data_center(code: &str) -> bool {
+        code == "other_dc"
+    }
+
+    /// Where an `other_dc` answer sends the polls: `user_location` (a location code such as `eu`),
+    /// or, should Zoho send one as it does in the redirect, an `accounts-server` origin.
+    pub(super) fn user_location(body: &[u8]) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct OtherDc {
+            #[serde(default, rename = "accounts-server", alias = "accounts_server")]
+            accounts_server: Option<String>,
+            #[serde(default, alias = "location")]
+            user_location: Option<String>,
+        }
+        let answer: OtherDc = serde_json::from_slice(body).ok()?;
+        answer.accounts_server.or(answer.user_location).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     /// An expired or invalid token: HTTP 401 with
@@ -476,5 +671,73 @@ mod tests {
         assert!(token_rejected(Dialect::Standard, &with(401, Some(r#"Bearer realm="api""#), "")));
         assert!(token_rejected(Dialect::Standard, &with(401, None, "")));
         assert!(!token_rejected(Dialect::Standard, &with(401, Some(r#"Bearer error="insufficient_scope""#), "")));
+    }
+
+    fn device(dialect: Dialect, body: &str) -> Result<DeviceAuthorization, Error> {
+        read_device_authorization(dialect, &response(200, JSON, body))
+    }
+
+    fn poll(dialect: Dialect, status: u16, body: &str) -> Result<DevicePoll, Error> {
+        read_device_poll(dialect, &response(status, JSON, body))
+    }
+
+    #[test]
+    fn zoho_device_answer_in_seconds_and_milliseconds() {
+        let seconds = r#"{"user_code":"ABCD-EFGH","device_code":"1004.dc","verification_url":"https://accounts.zoho.com/oauth/v3/device","interval":30,"expires_in":300}"#;
+        let d = device(Dialect::Zoho, seconds).expect("a device answer");
+        assert_eq!((d.interval_seconds, d.expires_in_seconds), (30, 300));
+        assert_eq!(d.user_code, "ABCD-EFGH");
+        assert_eq!(d.verification_uri.as_str(), "https://accounts.zoho.com/oauth/v3/device");
+        assert!(!format!("{d:?}").contains("1004.dc"), "the device code is redacted");
+        let millis = r#"{"user_code":"A","device_code":"d","verification_url":"https://x.example/v","interval":30000,"expires_in":300000}"#;
+        let d = device(Dialect::Zoho, millis).expect("a device answer");
+        assert_eq!((d.interval_seconds, d.expires_in_seconds), (30, 300));
+        // A standard server's answer is read as the RFC says: seconds.
+        let d = device(Dialect::Standard, millis).expect("a device answer");
+        assert_eq!(d.interval_seconds, 30000);
+        let rfc = r#"{"user_code":"A","device_code":"d","verification_uri":"https://x.example/v","verification_uri_complete":"https://x.example/v?u=A","expires_in":600}"#;
+        let d = device(Dialect::Standard, rfc).expect("a device answer");
+        assert_eq!((d.interval_seconds, d.expires_in_seconds), (5, 600), "RFC 8628's default interval is 5 s");
+        assert_eq!(d.verification_uri_complete.expect("complete").as_str(), "https://x.example/v?u=A");
+    }
+
+    #[test]
+    fn zoho_device_times_decide_one_unit_for_both() {
+        assert_eq!(zoho::device_times(Some(5), Some(600)), (Some(5), Some(600)));
+        assert_eq!(zoho::device_times(Some(1000), Some(600)), (Some(1), Some(1)));
+        assert_eq!(zoho::device_times(None, Some(300_000)), (None, Some(300)));
+        assert_eq!(zoho::device_times(Some(1500), None), (Some(2), None), "a wait is rounded up");
+    }
+
+    #[test]
+    fn device_answer_without_code_or_url_is_malformed() {
+        for body in [
+            r#"{"user_code":"A","verification_url":"https://x.example/v"}"#,
+            r#"{"device_code":"d","verification_url":"https://x.example/v"}"#,
+            r#"{"device_code":"d","user_code":"A","verification_url":"javascript:alert(1)"}"#,
+        ] {
+            assert!(matches!(device(Dialect::Zoho, body), Err(Error::MalformedResponse { .. })), "{body}");
+        }
+        assert!(matches!(device(Dialect::Zoho, r#"{"error":"invalid_client"}"#), Err(Error::Server(_))));
+    }
+
+    #[test]
+    fn device_poll_answers() {
+        assert!(matches!(poll(Dialect::Zoho, 200, r#"{"error":"authorization_pending"}"#), Ok(DevicePoll::Pending)));
+        assert!(matches!(poll(Dialect::Standard, 400, r#"{"error":"slow_down"}"#), Ok(DevicePoll::SlowDown)));
+        assert!(matches!(poll(Dialect::Zoho, 200, r#"{"error":"access_denied"}"#), Ok(DevicePoll::Denied(_))));
+        assert!(matches!(poll(Dialect::Zoho, 200, r#"{"error":"expired"}"#), Ok(DevicePoll::Expired(_))));
+        assert!(matches!(poll(Dialect::Standard, 400, r#"{"error":"expired_token"}"#), Ok(DevicePoll::Expired(_))));
+        assert!(matches!(poll(Dialect::Standard, 400, r#"{"error":"expired"}"#), Err(Error::Server(_))));
+        match poll(Dialect::Zoho, 200, r#"{"error":"other_dc","user_location":"eu"}"#) {
+            Ok(DevicePoll::OtherDataCenter { location }) => assert_eq!(location, "eu"),
+            other => panic!("expected other_dc, got {other:?}"),
+        }
+        assert!(matches!(poll(Dialect::Zoho, 200, r#"{"error":"other_dc"}"#), Err(Error::MalformedResponse { .. })));
+        assert!(matches!(poll(Dialect::Zoho, 200, r#"{"error":"Access Denied"}"#), Err(Error::RateLimited(_))));
+        assert!(matches!(
+            poll(Dialect::Zoho, 200, r#"{"access_token":"a","expires_in":3600}"#),
+            Ok(DevicePoll::Approved(_))
+        ));
     }
 }

@@ -183,6 +183,14 @@ pub struct Endpoints {
     /// The issuer the authorization response must name in `iss` (RFC 9207), if the server sends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     issuer: Option<String>,
+    /// A standard server's device authorization endpoint (RFC 8628 section 3.1); Zoho's is derived
+    /// from the accounts server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device_authorization_url: Option<Url>,
+    /// Data-center location codes (Zoho's `user_location`) and the accounts servers they name,
+    /// besides Zoho's own table: the emulator's data centers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    locations: Vec<(String, String)>,
 }
 
 impl Endpoints {
@@ -227,6 +235,8 @@ impl Endpoints {
             trusted_accounts_servers: trusted,
             environment: Environment::Production,
             issuer: None,
+            device_authorization_url: None,
+            locations: Vec::new(),
         }
     }
 
@@ -245,6 +255,8 @@ impl Endpoints {
             trusted_accounts_servers: Vec::new(),
             environment: Environment::Production,
             issuer: None,
+            device_authorization_url: None,
+            locations: Vec::new(),
         })
     }
 
@@ -319,6 +331,74 @@ impl Endpoints {
     /// The accounts server these endpoints belong to (scheme, host and port).
     pub fn accounts_server(&self) -> String {
         origin_of(&self.token_url)
+    }
+
+    /// Sets a standard server's device authorization endpoint
+    /// ([RFC 8628 section 3.1](https://www.rfc-editor.org/rfc/rfc8628#section-3.1)); polls go to the
+    /// token endpoint. Zoho endpoints have theirs already (`/oauth/v3/device/code`).
+    pub fn with_device_authorization_url(mut self, url: &str) -> Result<Self, Error> {
+        self.device_authorization_url = Some(parse_url(url, "device authorization url")?);
+        Ok(self)
+    }
+
+    /// Names the accounts server of a data center by its location code, for Zoho's device flow,
+    /// whose `other_dc` answer names the user's data center only by its `user_location`.
+    ///
+    /// Zoho's own codes (`us`, `eu`, ...) are known already; this is for servers such as the
+    /// emulator. The server also becomes one a redirect may name, as with
+    /// [`Endpoints::zoho_custom`]'s `other_accounts_servers`.
+    pub fn with_location(mut self, location: &str, accounts_server: &str) -> Result<Self, Error> {
+        let origin = origin_of(&parse_origin(accounts_server)?);
+        if !self.trusted_accounts_servers.contains(&origin) {
+            self.trusted_accounts_servers.push(origin.clone());
+        }
+        self.locations.retain(|(code, _)| !code.eq_ignore_ascii_case(location));
+        self.locations.push((location.to_ascii_lowercase(), origin));
+        Ok(self)
+    }
+
+    /// Where the device flow starts: Zoho's `/oauth/v3/device/code` on the accounts server, or a
+    /// standard server's device authorization endpoint if one was set.
+    pub fn device_authorization_url(&self) -> Option<Url> {
+        match self.dialect {
+            Dialect::Zoho => Some(self.on_accounts_server("/oauth/v3/device/code")),
+            Dialect::Standard => self.device_authorization_url.clone(),
+        }
+    }
+
+    /// Where the device flow polls: Zoho's `/oauth/v3/device/token` on the accounts server, or a
+    /// standard server's token endpoint (RFC 8628 section 3.4).
+    pub fn device_token_url(&self) -> Url {
+        match self.dialect {
+            Dialect::Zoho => self.on_accounts_server("/oauth/v3/device/token"),
+            Dialect::Standard => self.token_url.clone(),
+        }
+    }
+
+    fn on_accounts_server(&self, path: &str) -> Url {
+        self.token_url.join(path).expect("joining an absolute path to a valid URL cannot fail")
+    }
+
+    /// The endpoints of the data center whose location code is `location` (Zoho's `user_location`
+    /// in a device flow's `other_dc` answer), under the same trust rules as
+    /// [`redirected_to`](Self::redirected_to).
+    ///
+    /// The code is matched without regard to case, first against the locations given with
+    /// [`with_location`](Self::with_location), then against Zoho's table. A value that is itself an
+    /// origin is taken as the accounts server.
+    pub fn located(&self, location: &str) -> Result<Self, Error> {
+        let location = location.trim();
+        let custom = self.locations.iter().find(|(code, _)| code.eq_ignore_ascii_case(location));
+        let origin = match custom {
+            Some((_, origin)) => origin.clone(),
+            None if location.contains("://") => location.to_owned(),
+            None => {
+                let untrusted =
+                    || Error::UntrustedAccountsServer { server: crate::redact::excerpt(location.as_bytes()) };
+                location.parse::<DataCenter>().map_err(|_| untrusted())?.accounts_server().to_owned()
+            }
+        };
+        self.redirected_to(&origin)
     }
 
     /// The endpoints to use after a callback named `accounts_server` (Zoho's multi-DC redirect).
@@ -405,6 +485,26 @@ mod tests {
             assert_eq!(endpoints.accounts_server(), dc.accounts_server());
             assert_eq!(endpoints.token_url().path(), "/oauth/v2/token");
         }
+    }
+
+    #[test]
+    fn device_urls_and_locations() {
+        let us = Endpoints::zoho(DataCenter::Us, Environment::Production);
+        assert_eq!(us.device_authorization_url().unwrap().as_str(), "https://accounts.zoho.com/oauth/v3/device/code");
+        let eu = us.located("EU").unwrap();
+        assert_eq!(eu.device_token_url().as_str(), "https://accounts.zoho.eu/oauth/v3/device/token");
+        assert_eq!(us.located("https://accounts.zoho.in").unwrap().accounts_server(), "https://accounts.zoho.in");
+        assert!(us.located("mars").is_err());
+        assert!(us.located("https://accounts.evil.example").is_err());
+        let custom = Endpoints::zoho_custom("http://127.0.0.1:1", None, &[]).unwrap();
+        assert!(custom.located("eu").is_err(), "Zoho's real eu is not trusted by custom endpoints");
+        let custom = custom.with_location("eu", "http://127.0.0.1:2").unwrap();
+        assert_eq!(custom.located("eu").unwrap().accounts_server(), "http://127.0.0.1:2");
+        let standard = Endpoints::standard("https://as.example/auth", "https://as.example/token", None).unwrap();
+        assert!(standard.device_authorization_url().is_none());
+        let standard = standard.with_device_authorization_url("https://as.example/device").unwrap();
+        assert_eq!(standard.device_authorization_url().unwrap().as_str(), "https://as.example/device");
+        assert_eq!(standard.device_token_url().as_str(), "https://as.example/token");
     }
 
     #[test]

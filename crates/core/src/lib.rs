@@ -30,11 +30,12 @@ pub mod transport;
 
 pub use callback::Callback;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use dialect::{DeviceAuthorization, DevicePoll};
 pub use endpoints::{ClientAuth, DataCenter, Dialect, Endpoints, Environment};
 pub use error::{Error, ErrorCode, MalformedKind, Result, ServerError};
 pub use scope::{Scope, Scopes};
-pub use secret::{AccessToken, AuthorizationCode, ClientSecret, CsrfState, PkceVerifier, RefreshToken};
-pub use token::{DEFAULT_ACCESS_TOKEN_LIFETIME, TokenResponse, TokenSet};
+pub use secret::{AccessToken, AuthorizationCode, ClientSecret, CsrfState, DeviceCode, PkceVerifier, RefreshToken};
+pub use token::{DEFAULT_ACCESS_TOKEN_LIFETIME, Renewal, TokenResponse, TokenSet};
 pub use transport::{
     BoxFuture, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError, TransportErrorKind,
 };

@@ -92,6 +92,12 @@ secret_type!(
     CsrfState
 );
 secret_type!(
+    /// The device code of a device authorization request: what the device exchanges for tokens
+    /// once the user approved, so as secret as an authorization code
+    /// ([RFC 8628 section 3.2](https://www.rfc-editor.org/rfc/rfc8628#section-3.2)).
+    DeviceCode
+);
+secret_type!(
     /// The PKCE code verifier kept while the user consents
     /// ([RFC 7636 section 4.1](https://www.rfc-editor.org/rfc/rfc7636#section-4.1)).
     PkceVerifier

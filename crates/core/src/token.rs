@@ -135,6 +135,38 @@ pub struct TokenSet {
     accounts_server: String,
     #[serde(default)]
     scopes: Scopes,
+    /// How a new access token is obtained; absent (a refresh token) in sets written before it existed.
+    #[serde(default, skip_serializing_if = "Renewal::is_refresh_token")]
+    renewal: Renewal,
+}
+
+/// How a token set's access token is renewed when it expires.
+///
+/// It is kept in the token set, and so in every store, because a session restored after a restart
+/// must renew the way it was obtained: a client-credentials grant has no refresh token, and asks
+/// again with the same scopes (the set's) and org (`soid`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "grant", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Renewal {
+    /// With the refresh token (RFC 6749 section 6): codes, self clients and the device flow.
+    #[default]
+    RefreshToken,
+    /// By asking again with the client's own credentials
+    /// ([RFC 6749 section 4.4](https://www.rfc-editor.org/rfc/rfc6749#section-4.4)), for Zoho with
+    /// the org `soid` (`ZohoCRM.<org id>`) when one was given.
+    ClientCredentials {
+        /// Zoho's `soid`, `{service}.{org id}`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        soid: Option<String>,
+    },
+}
+
+impl Renewal {
+    /// Whether renewal uses the refresh token (the default).
+    pub fn is_refresh_token(&self) -> bool {
+        *self == Renewal::RefreshToken
+    }
 }
 
 impl TokenSet {
@@ -147,7 +179,26 @@ impl TokenSet {
         accounts_server: impl Into<String>,
         scopes: Scopes,
     ) -> Self {
-        Self { access_token, refresh_token, expires_at, api_domain, accounts_server: accounts_server.into(), scopes }
+        Self {
+            access_token,
+            refresh_token,
+            expires_at,
+            api_domain,
+            accounts_server: accounts_server.into(),
+            scopes,
+            renewal: Renewal::RefreshToken,
+        }
+    }
+
+    /// The same set, renewed as `renewal` says.
+    pub fn with_renewal(mut self, renewal: Renewal) -> Self {
+        self.renewal = renewal;
+        self
+    }
+
+    /// How the access token is renewed.
+    pub fn renewal(&self) -> &Renewal {
+        &self.renewal
     }
 
     /// Builds a token set from a fresh token response received at `now` from `accounts_server`.
@@ -190,6 +241,7 @@ impl TokenSet {
             api_domain,
             accounts_server: accounts_server.into(),
             scopes,
+            renewal: Renewal::RefreshToken,
         }
     }
 
@@ -285,5 +337,17 @@ mod tests {
         assert_eq!(back.expires_at(), set.expires_at());
         assert_eq!(back.scopes(), set.scopes());
         assert!(!format!("{set:?}").contains("\"a\""));
+        assert!(!json.contains("renewal"), "a refresh-token set is written as before");
+        assert_eq!(back.renewal(), &Renewal::RefreshToken);
+    }
+
+    #[test]
+    fn client_credentials_renewal_round_trips() {
+        let set =
+            TokenSet::new(AccessToken::new("a"), None, Utc::now(), None, "https://accounts.zoho.eu", Scopes::empty())
+                .with_renewal(Renewal::ClientCredentials { soid: Some("ZohoCRM.123".to_owned()) });
+        let json = serde_json::to_string(&set).unwrap();
+        let back: TokenSet = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.renewal(), set.renewal());
     }
 }

@@ -82,6 +82,10 @@ pub enum Error {
     /// The grant carried no refresh token (`access_type=online`), so the access token cannot be renewed.
     #[error("no refresh token is held (request access_type=offline); the user must authorize again")]
     NoRefreshToken,
+    /// The device code expired before the user approved (RFC 8628 `expired_token`, Zoho's
+    /// `expired`), or the clock says it has: start the device flow again.
+    #[error("the device code expired before the user approved; start the device flow again")]
+    DeviceCodeExpired,
     /// The authorization was revoked (by this session or through the store by another process):
     /// no token is handed out any more.
     #[error("the authorization was revoked; the user must authorize again")]
@@ -89,6 +93,9 @@ pub enum Error {
     /// The endpoints have no revocation URL.
     #[error("the server has no revocation endpoint configured")]
     NoRevocationEndpoint,
+    /// The endpoints have no device authorization endpoint (see `Endpoints::with_device_authorization_url`).
+    #[error("the server has no device authorization endpoint configured")]
+    NoDeviceAuthorizationEndpoint,
     /// A pending authorization was resumed with a client it was not started with.
     #[error("the pending authorization was started by another client")]
     ForeignPendingAuthorization,

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use zoho_oauth_core::{AuthorizationCode, CsrfState, PkceVerifier};
+use url::Url;
+use zoho_oauth_core::{AuthorizationCode, CsrfState, DeviceCode, PkceVerifier};
 
 use crate::client::Client;
 use crate::manager::TokenManager;
@@ -30,6 +31,8 @@ pub trait FlowState: sealed::Sealed {}
 /// Flow<Unauthorized> --authorization_url()--> Flow<CodeIssued> --exchange(callback)--> Flow<Authorized>
 ///        |                                                                                  |
 ///        +--self_client(code)--> Flow<CodeIssued<SelfClient>> --exchange()--> ...           |
+///        +--device_authorization()--> Flow<DeviceCodeIssued> --poll_once()/wait()--> ...     |
+///        +--client_credentials(soid)--> Flow<Authorized>                                    |
 ///        ^------------------------------------------revoke()----------------------------------+
 /// ```
 #[must_use]
@@ -90,6 +93,33 @@ pub enum Redirect {}
 #[derive(Debug)]
 pub enum SelfClient {}
 
+/// A device authorization was started (RFC 8628, or Zoho's flow for devices without a browser):
+/// the user enters [`user_code`](Flow::user_code) at [`verification_uri`](Flow::verification_uri)
+/// while the device polls.
+///
+/// # Security
+///
+/// It can be serialized, to resume polling after a restart (see [`Flow::pending`]). It holds the
+/// device code, which is what gets exchanged for tokens: keep it where only the device can read
+/// it, and delete it once the flow ends.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeviceCodeIssued {
+    pub(crate) client_id: String,
+    pub(crate) device_code: DeviceCode,
+    pub(crate) user_code: String,
+    pub(crate) verification_uri: Url,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) verification_uri_complete: Option<Url>,
+    /// The accounts server polls go to: the configured one, or the user's after Zoho's `other_dc`.
+    pub(crate) accounts_server: String,
+    pub(crate) expires_at: DateTime<Utc>,
+    /// The wait between polls, in seconds, after any `slow_down`.
+    pub(crate) interval_seconds: u64,
+    /// No poll is sent before this instant.
+    pub(crate) next_poll_at: DateTime<Utc>,
+    pub(crate) started_at: DateTime<Utc>,
+}
+
 /// Authorized: the flow holds tokens and keeps the access token fresh.
 ///
 /// `Flow<Authorized>` is `Send + Sync`; share it between tasks behind an `Arc`.
@@ -103,5 +133,7 @@ impl sealed::Sealed for Unauthorized {}
 impl FlowState for Unauthorized {}
 impl<V> sealed::Sealed for CodeIssued<V> {}
 impl<V> FlowState for CodeIssued<V> {}
+impl sealed::Sealed for DeviceCodeIssued {}
+impl FlowState for DeviceCodeIssued {}
 impl sealed::Sealed for Authorized {}
 impl FlowState for Authorized {}

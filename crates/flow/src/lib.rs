@@ -1,4 +1,5 @@
-//! The compile-checked OAuth 2.0 authorization-code flow for Zoho and any RFC 6749 server.
+//! The compile-checked OAuth 2.0 authorization-code flow for Zoho and any RFC 6749 server, with
+//! the device flow (RFC 8628 and Zoho's) and client credentials beside it.
 //!
 //! `Flow<Unauthorized>` becomes `Flow<CodeIssued>` when it builds the authorization URL, and
 //! `Flow<Authorized>` when it exchanges the callback. Every transition consumes the flow, so
@@ -29,8 +30,10 @@
 
 mod authorized;
 mod client;
+mod client_credentials;
 mod code_issued;
 mod config;
+mod device;
 mod error;
 mod flow;
 mod manager;
@@ -41,7 +44,8 @@ mod unauthorized;
 pub use authorized::RevokeError;
 pub use code_issued::ExchangeError;
 pub use config::{AccessType, ClientConfig, DEFAULT_REFRESH_MARGIN, Prompt, RefreshPolicy};
+pub use device::{ClockSleeper, DeviceError, Poll, Sleeper, Waiting};
 pub use error::{Error, RefreshError, Result};
-pub use flow::{Authorized, CodeIssued, Flow, FlowState, Redirect, SelfClient, Unauthorized};
+pub use flow::{Authorized, CodeIssued, DeviceCodeIssued, Flow, FlowState, Redirect, SelfClient, Unauthorized};
 pub use manager::CurrentToken;
 pub use zoho_oauth_store::FailureKind;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 use chrono::{DateTime, Utc};
-use zoho_oauth_core::{AccessToken, Endpoints, ErrorCode, TokenSet, dialect};
+use zoho_oauth_core::{AccessToken, Endpoints, ErrorCode, Renewal, TokenSet, dialect};
 use zoho_oauth_store::{FailureKind, FailureRecord, Record, RefreshState, StoreKey, TokenStore};
 
 use crate::client::Client;
@@ -475,8 +475,22 @@ impl TokenManager {
         (RefreshError::new(kind, retry_at, error), state)
     }
 
-    /// Sends one refresh request.
+    /// Sends one renewal request: a refresh, or for a client-credentials grant the same request
+    /// again, with the scopes and `soid` the token set records.
     async fn request(&self, current: &TokenSet) -> Result<TokenSet> {
+        if let Renewal::ClientCredentials { soid } = current.renewal() {
+            let response =
+                requests::client_credentials(&self.client, &self.endpoints, current.scopes(), soid.as_deref()).await?;
+            let tokens = TokenSet::from_response(
+                response,
+                self.client.config.clock.now(),
+                self.endpoints.accounts_server(),
+                current.api_domain(),
+                current.scopes(),
+                None,
+            );
+            return Ok(tokens.with_renewal(current.renewal().clone()));
+        }
         let refresh_token = current.refresh_token().ok_or(Error::NoRefreshToken)?;
         let response = requests::token(
             &self.client,

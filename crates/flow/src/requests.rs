@@ -1,16 +1,18 @@
-//! The back-channel requests: code exchange and refresh (RFC 6749 sections 4.1.3 and 6) and
-//! revocation (RFC 7009), built as form posts and read through `zoho_oauth_core::dialect`.
+//! The back-channel requests: code exchange and refresh (RFC 6749 sections 4.1.3 and 6),
+//! client credentials (section 4.4), the device flow (RFC 8628, and Zoho's), and revocation
+//! (RFC 7009), built as form posts and read through `zoho_oauth_core::dialect`.
 
 use base64::Engine as _;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use url::form_urlencoded;
 use zoho_oauth_core::redact::Known;
 use zoho_oauth_core::{
-    AccessToken, AuthorizationCode, ClientAuth, ClientSecret, Endpoints, HttpRequest, PkceVerifier, RefreshToken,
-    RequestKind, TokenResponse, dialect,
+    AccessToken, AuthorizationCode, ClientAuth, ClientSecret, DeviceAuthorization, DeviceCode, DevicePoll, Dialect,
+    Endpoints, HttpRequest, PkceVerifier, RefreshToken, RequestKind, Scopes, TokenResponse, dialect,
 };
 
 use crate::client::Client;
+use crate::config::AccessType;
 use crate::error::{Error, Result};
 
 /// What a token request asks for.
@@ -67,6 +69,110 @@ fn token_request(client: &Client, endpoints: &Endpoints, grant: Grant<'_>) -> Re
         }
     };
     Ok((post(client, endpoints, endpoints.token_url().as_str(), form)?, kind))
+}
+
+/// Asks for a token with the client's own credentials (RFC 6749 section 4.4; Zoho's self client
+/// with `soid`, the org the token is for).
+pub(crate) async fn client_credentials(
+    client: &Client,
+    endpoints: &Endpoints,
+    scopes: &Scopes,
+    soid: Option<&str>,
+) -> Result<TokenResponse> {
+    let secret = client.config.secret()?;
+    let known = Known::new().with(secret.map_or("", ClientSecret::expose_secret));
+    let request = client_credentials_request(client, endpoints, scopes, soid)?;
+    // Retried like a refresh: asking again can only mint another token, never spend a grant.
+    let response = client.http.execute(request, RequestKind::Refresh).await?;
+    Ok(dialect::read_token_answer_masking(endpoints.dialect(), &response, &known)?)
+}
+
+fn client_credentials_request(
+    client: &Client,
+    endpoints: &Endpoints,
+    scopes: &Scopes,
+    soid: Option<&str>,
+) -> Result<HttpRequest> {
+    let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
+    form.append_pair("grant_type", "client_credentials");
+    if !scopes.is_empty() {
+        form.append_pair("scope", &scopes.join(dialect::scope_separator(endpoints.dialect())));
+    }
+    if let Some(soid) = soid {
+        form.append_pair("soid", soid);
+    }
+    post(client, endpoints, endpoints.token_url().as_str(), form)
+}
+
+/// Starts a device authorization (RFC 8628 section 3.1, or Zoho's `grant_type=device_request`).
+pub(crate) async fn device_authorization(client: &Client, endpoints: &Endpoints) -> Result<DeviceAuthorization> {
+    let request = device_authorization_request(client, endpoints)?;
+    // Not retried once sent: a retry would start a second authorization with another user code.
+    let response = client.http.execute(request, RequestKind::CodeExchange).await?;
+    Ok(dialect::read_device_authorization(endpoints.dialect(), &response)?)
+}
+
+fn device_authorization_request(client: &Client, endpoints: &Endpoints) -> Result<HttpRequest> {
+    let config = &client.config;
+    let url = endpoints.device_authorization_url().ok_or(Error::NoDeviceAuthorizationEndpoint)?;
+    let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
+    if !config.scopes.is_empty() {
+        form.append_pair("scope", &config.scopes.join(dialect::scope_separator(endpoints.dialect())));
+    }
+    match endpoints.dialect() {
+        Dialect::Zoho => {
+            // Zoho asks for no client secret at this step, so none is sent.
+            form.append_pair("grant_type", "device_request");
+            form.append_pair("client_id", &config.client_id);
+            if let Some(access_type) = config.access_type {
+                let value = match access_type {
+                    AccessType::Offline => "offline",
+                    AccessType::Online => "online",
+                };
+                form.append_pair("access_type", value);
+            }
+            if config.prompt.is_some() {
+                form.append_pair("prompt", "consent");
+            }
+            http::Request::post(url.as_str())
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
+                .header(ACCEPT, HeaderValue::from_static("application/json"))
+                .body(form.finish().into_bytes())
+                .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "endpoint url" }))
+        }
+        // RFC 8628 section 3.1: a confidential client authenticates as at the token endpoint.
+        Dialect::Standard => post(client, endpoints, url.as_str(), form),
+    }
+}
+
+/// Polls a device authorization once (RFC 8628 section 3.4, or Zoho's `grant_type=device_token`).
+pub(crate) async fn device_poll(
+    client: &Client,
+    endpoints: &Endpoints,
+    device_code: &DeviceCode,
+) -> Result<DevicePoll> {
+    let secret = client.config.secret()?;
+    let known = Known::new().with(secret.map_or("", ClientSecret::expose_secret)).with(device_code.expose_secret());
+    let request = device_poll_request(client, endpoints, device_code)?;
+    // Never retried once sent: an approved device code is single use, like an authorization code,
+    // and a quick second poll would only be told to slow down.
+    let response = client.http.execute(request, RequestKind::CodeExchange).await?;
+    Ok(dialect::read_device_poll_masking(endpoints.dialect(), &response, &known)?)
+}
+
+fn device_poll_request(client: &Client, endpoints: &Endpoints, device_code: &DeviceCode) -> Result<HttpRequest> {
+    let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
+    match endpoints.dialect() {
+        Dialect::Zoho => {
+            form.append_pair("grant_type", "device_token");
+            form.append_pair("code", device_code.expose_secret());
+        }
+        Dialect::Standard => {
+            form.append_pair("grant_type", "urn:ietf:params:oauth:grant-type:device_code");
+            form.append_pair("device_code", device_code.expose_secret());
+        }
+    }
+    post(client, endpoints, endpoints.device_token_url().as_str(), form)
 }
 
 /// Sends a revocation request to `endpoints`.

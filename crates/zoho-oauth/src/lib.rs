@@ -9,15 +9,15 @@
 use std::sync::Arc;
 
 pub use zoho_oauth_core::{
-    AccessToken, AuthorizationCode, Callback, ClientAuth, ClientSecret, Clock, CsrfState, DataCenter, Dialect,
-    Endpoints, Environment, ErrorCode, HttpClient, HttpRequest, HttpResponse, MalformedKind, ManualClock, PkceVerifier,
-    RefreshToken, RequestKind, Scope, Scopes, ServerError, SharedClock, SystemClock, TokenSet, TransportError,
-    TransportErrorKind,
+    AccessToken, AuthorizationCode, Callback, ClientAuth, ClientSecret, Clock, CsrfState, DataCenter, DeviceCode,
+    Dialect, Endpoints, Environment, ErrorCode, HttpClient, HttpRequest, HttpResponse, MalformedKind, ManualClock,
+    PkceVerifier, RefreshToken, Renewal, RequestKind, Scope, Scopes, ServerError, SharedClock, SystemClock, TokenSet,
+    TransportError, TransportErrorKind,
 };
 pub use zoho_oauth_flow::{
-    AccessType, Authorized, ClientConfig, CodeIssued, CurrentToken, DEFAULT_REFRESH_MARGIN, Error, ExchangeError,
-    FailureKind, Flow, FlowState, Prompt, Redirect, RefreshError, RefreshPolicy, Result, RevokeError, SelfClient,
-    Unauthorized,
+    AccessType, Authorized, ClientConfig, ClockSleeper, CodeIssued, CurrentToken, DEFAULT_REFRESH_MARGIN,
+    DeviceCodeIssued, DeviceError, Error, ExchangeError, FailureKind, Flow, FlowState, Poll, Prompt, Redirect,
+    RefreshError, RefreshPolicy, Result, RevokeError, SelfClient, Sleeper, Unauthorized, Waiting,
 };
 pub use zoho_oauth_reqwest::{ReqwestClient, ReqwestClientBuilder, RetryPolicy};
 pub use zoho_oauth_store::{

@@ -36,6 +36,11 @@ from authlib.oauth2.rfc6749.errors import (  # noqa: E402
 from authlib.oauth2.rfc6750 import BearerTokenValidator  # noqa: E402
 from authlib.oauth2.rfc7009 import RevocationEndpoint  # noqa: E402
 from authlib.oauth2.rfc7636 import CodeChallenge  # noqa: E402
+from authlib.oauth2.rfc8628 import (  # noqa: E402
+    DEVICE_CODE_GRANT_TYPE,
+    DeviceAuthorizationEndpoint,
+    DeviceCodeGrant,
+)
 from flask import Flask, jsonify, request  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
@@ -46,6 +51,8 @@ ACCOUNT_ID = "user-1"
 SCOPES = ["openid", "offline_access", "read"]
 CODE_TTL = 2  # seconds
 ACCESS_TOKEN_TTL = 3600  # seconds
+DEVICE_INTERVAL = 1  # seconds between polls: short, so that conformance runs stay quick
+DEVICE_CODE_TTL = 60  # seconds
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 LOCK = threading.RLock()
@@ -112,11 +119,14 @@ class Client:
         return grant_type in self.grant_types
 
 
+# Confidential clients may also use the device flow (RFC 8628) and client credentials (RFC 6749 4.4).
+CONFIDENTIAL_GRANTS = ("authorization_code", "refresh_token", DEVICE_CODE_GRANT_TYPE, "client_credentials")
+
 CLIENTS = {
     c.client_id: c
     for c in (
-        Client("basic-client", "basic-secret", "client_secret_basic"),
-        Client("post-client", "post-secret", "client_secret_post"),
+        Client("basic-client", "basic-secret", "client_secret_basic", grant_types=CONFIDENTIAL_GRANTS),
+        Client("post-client", "post-secret", "client_secret_post", grant_types=CONFIDENTIAL_GRANTS),
         Client("public-client", None, "none"),
     )
 }
@@ -195,7 +205,31 @@ class AccessToken:
         return CLIENTS.get(self.client_id)
 
 
+@dataclass
+class DeviceCredential:
+    device_code: str
+    user_code: str
+    client_id: str
+    scope: str
+    expires_at: float
+    last_poll: float | None = None
+
+    def get_client_id(self):
+        return self.client_id
+
+    def get_scope(self):
+        return self.scope
+
+    def get_user_code(self):
+        return self.user_code
+
+    def is_expired(self):
+        return time.time() >= self.expires_at
+
+
 CODES: dict[str, AuthorizationCode] = {}
+DEVICES: dict[str, DeviceCredential] = {}  # by device code
+DEVICE_DECISIONS: dict[str, bool] = {}  # user code -> approved
 ACCESS_TOKENS: dict[str, AccessToken] = {}
 REFRESH_TOKENS: dict[str, RefreshToken] = {}
 
@@ -211,7 +245,8 @@ def save_token(token, req):
         rt_value = token.get("refresh_token")
         scope = token.get("scope", "")
         client_id = req.client.get_client_id()
-        user_id = req.user.get_user_id()
+        # Client credentials have no user.
+        user_id = req.user.get_user_id() if req.user is not None else None
         if rt_value:
             REFRESH_TOKENS[rt_value] = RefreshToken(rt_value, client_id, scope, user_id)
         else:
@@ -334,6 +369,53 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 refresh_token.revoked = True
 
 
+class DeviceAuthorization(DeviceAuthorizationEndpoint):
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+    INTERVAL = DEVICE_INTERVAL
+    EXPIRES_IN = DEVICE_CODE_TTL
+
+    def __init__(self, server, issuer):
+        super().__init__(server)
+        self.issuer = issuer
+
+    def get_verification_uri(self):
+        return f"{self.issuer}/device"
+
+    def save_device_credential(self, client_id, scope, data):
+        item = DeviceCredential(data["device_code"], data["user_code"], client_id, scope or "",
+                                time.time() + DEVICE_CODE_TTL)
+        with LOCK:
+            DEVICES[item.device_code] = item
+
+
+class DeviceGrant(DeviceCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def query_device_credential(self, device_code):
+        with LOCK:
+            return DEVICES.get(device_code)
+
+    def query_user_grant(self, user_code):
+        with LOCK:
+            if user_code not in DEVICE_DECISIONS:
+                return None
+            approved = DEVICE_DECISIONS[user_code]
+        return USER, approved
+
+    def should_slow_down(self, credential):
+        # One poll per interval; a poll that comes too soon does not restart the wait.
+        now = time.time()
+        with LOCK:
+            if credential.last_poll is not None and now - credential.last_poll < DEVICE_INTERVAL:
+                return True
+            credential.last_poll = now
+        return False
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
 class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = AUTH_METHODS
 
@@ -393,6 +475,8 @@ def create_app(issuer):
         OAUTH2_TOKEN_EXPIRES_IN={
             "authorization_code": ACCESS_TOKEN_TTL,
             "refresh_token": ACCESS_TOKEN_TTL,
+            "client_credentials": ACCESS_TOKEN_TTL,
+            DEVICE_CODE_GRANT_TYPE: ACCESS_TOKEN_TTL,
         },
         OAUTH2_SCOPES_SUPPORTED=SCOPES,
     )
@@ -400,6 +484,10 @@ def create_app(issuer):
     server.register_grant(AuthorizationCodeGrant, [PKCE(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_endpoint(Revocation)
+    server.register_grant(DeviceGrant)
+    server.register_grant(ClientCredentialsGrant)
+    device_endpoint = DeviceAuthorization(server, issuer)
+    server.register_endpoint(device_endpoint)
 
     require_oauth = Protector()
     require_oauth.register_token_validator(Validator(realm=issuer))
@@ -416,6 +504,24 @@ def create_app(issuer):
     @app.post("/token")
     def issue_token():
         return server.create_token_response()
+
+    @app.post("/device_authorization")
+    def device_authorization():
+        return server.create_endpoint_response(DeviceAuthorization.ENDPOINT_NAME)
+
+    @app.post("/__control/device")
+    def control_device():
+        """Approves or denies a user code as its user would on a verification page."""
+        body = request.get_json(force=True, silent=True) or {}
+        user_code, mode = body.get("user_code"), body.get("mode")
+        if mode not in ("approve", "deny") or not isinstance(user_code, str):
+            return jsonify(error="invalid_request",
+                           error_description='give user_code and mode "approve" or "deny"'), 400
+        with LOCK:
+            if not any(d.user_code == user_code for d in DEVICES.values()):
+                return jsonify(error="not_found"), 404
+            DEVICE_DECISIONS[user_code] = mode == "approve"
+        return jsonify(mode=mode)
 
     @app.post("/revoke")
     def revoke_token():
@@ -445,9 +551,10 @@ def create_app(issuer):
             authorization_endpoint=f"{issuer}/authorize",
             token_endpoint=f"{issuer}/token",
             revocation_endpoint=f"{issuer}/revoke",
+            device_authorization_endpoint=f"{issuer}/device_authorization",
             scopes_supported=SCOPES,
             response_types_supported=["code"],
-            grant_types_supported=["authorization_code", "refresh_token"],
+            grant_types_supported=list(CONFIDENTIAL_GRANTS),
             token_endpoint_auth_methods_supported=AUTH_METHODS,
             revocation_endpoint_auth_methods_supported=AUTH_METHODS,
             code_challenge_methods_supported=["S256"],

@@ -52,10 +52,16 @@ const common = {
   response_types: ['code'],
 };
 
+// Confidential clients may also use the device flow (RFC 8628) and client credentials (RFC 6749 4.4).
+const confidential = {
+  ...common,
+  grant_types: [...common.grant_types, 'urn:ietf:params:oauth:grant-type:device_code', 'client_credentials'],
+};
+
 const configuration = {
   clients: [
-    { ...common, client_id: 'basic-client', client_secret: 'basic-secret', token_endpoint_auth_method: 'client_secret_basic' },
-    { ...common, client_id: 'post-client', client_secret: 'post-secret', token_endpoint_auth_method: 'client_secret_post' },
+    { ...confidential, client_id: 'basic-client', client_secret: 'basic-secret', token_endpoint_auth_method: 'client_secret_basic' },
+    { ...confidential, client_id: 'post-client', client_secret: 'post-secret', token_endpoint_auth_method: 'client_secret_post' },
     { ...common, client_id: 'public-client', token_endpoint_auth_method: 'none' },
   ],
   jwks: { keys: [signingJwk] },
@@ -65,6 +71,8 @@ const configuration = {
     token: '/token',
     revocation: '/revoke',
     introspection: '/introspect',
+    device_authorization: '/device/auth',
+    code_verification: '/device',
     userinfo: '/userinfo',
     jwks: '/jwks',
   },
@@ -76,6 +84,9 @@ const configuration = {
     devInteractions: { enabled: false },
     revocation: { enabled: true },
     introspection: { enabled: true },
+    // User codes are approved through /__control/device, as a user would on the verification page.
+    deviceFlow: { enabled: true },
+    clientCredentials: { enabled: true },
     // Plain Bearer tokens only (RFC 6750); the runner never sends DPoP proofs.
     dPoP: { enabled: false },
     // `read` is a resource-server scope: every authorization/token request is
@@ -248,6 +259,49 @@ async function handleControl(req, res) {
   sendJson(res, 200, { mode: consentMode });
 }
 
+// Approves or denies a device flow's user code as its user would on the verification page:
+// approval records a grant for the account with the requested scopes, denial the error
+// `access_denied`, both on the device code, where the token endpoint's next poll finds them.
+async function handleDeviceControl(req, res) {
+  let body;
+  try {
+    body = JSON.parse(await readBody(req) || '{}');
+  } catch {
+    sendJson(res, 400, { error: 'invalid_request', error_description: 'body must be JSON' });
+    return;
+  }
+  if (typeof body?.user_code !== 'string' || (body.mode !== 'approve' && body.mode !== 'deny')) {
+    sendJson(res, 400, { error: 'invalid_request', error_description: 'give user_code and mode "approve" or "deny"' });
+    return;
+  }
+  const userCode = body.user_code.toUpperCase().replace(/\W/g, '');
+  const code = await provider.DeviceCode.findByUserCode(userCode);
+  if (!code || code.accountId || code.error) {
+    sendJson(res, 404, { error: 'not_found' });
+    return;
+  }
+  if (body.mode === 'deny') {
+    Object.assign(code, { error: 'access_denied', errorDescription: 'denied (conformance control)' });
+  } else {
+    const requested = String(code.params?.scope ?? '').split(' ').filter(Boolean);
+    const grant = new provider.Grant({ accountId: ACCOUNT_ID, clientId: code.clientId });
+    const oidc = requested.filter((s) => OIDC_SCOPES.has(s));
+    if (oidc.length) grant.addOIDCScope(oidc.join(' '));
+    const rs = requested.filter((s) => RESOURCE_SCOPES.has(s));
+    if (rs.length) grant.addResourceScope(RESOURCE, rs.join(' '));
+    const grantId = await grant.save();
+    Object.assign(code, {
+      accountId: ACCOUNT_ID,
+      authTime: Math.floor(Date.now() / 1000),
+      grantId,
+      scope: [...oidc, ...rs].join(' '),
+      resource: RESOURCE,
+    });
+  }
+  await code.save();
+  sendJson(res, 200, { mode: body.mode });
+}
+
 const providerCallback = provider.callback();
 
 const server = http.createServer(async (req, res) => {
@@ -259,6 +313,8 @@ const server = http.createServer(async (req, res) => {
       await handleResource(req, res);
     } else if (pathname === '/__control/consent' && req.method === 'POST') {
       await handleControl(req, res);
+    } else if (pathname === '/__control/device' && req.method === 'POST') {
+      await handleDeviceControl(req, res);
     } else {
       providerCallback(req, res);
     }
