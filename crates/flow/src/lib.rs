@@ -40,7 +40,9 @@ mod unauthorized;
 
 pub use authorized::RevokeError;
 pub use code_issued::ExchangeError;
-pub use config::{AccessType, ClientConfig, DEFAULT_REFRESH_MARGIN, Prompt, RefreshPolicy};
+pub use config::{
+    AccessType, ClientConfig, DEFAULT_REFRESH_MARGIN, Prompt, RESERVED_AUTHORIZATION_PARAMS, RefreshPolicy,
+};
 pub use error::{Error, RefreshError, Result};
 pub use flow::{Authorized, CodeIssued, Flow, FlowState, Redirect, SelfClient, Unauthorized};
 pub use manager::CurrentToken;
