@@ -31,6 +31,7 @@ mod authorized;
 mod client;
 mod code_issued;
 mod config;
+mod discovery;
 mod error;
 mod flow;
 mod manager;
@@ -43,6 +44,7 @@ pub use code_issued::ExchangeError;
 pub use config::{
     AccessType, ClientConfig, DEFAULT_REFRESH_MARGIN, Prompt, RESERVED_AUTHORIZATION_PARAMS, RefreshPolicy,
 };
+pub use discovery::{DiscoveryError, ServerMetadata, discover};
 pub use error::{Error, RefreshError, Result};
 pub use flow::{Authorized, CodeIssued, Flow, FlowState, Redirect, SelfClient, Unauthorized};
 pub use manager::CurrentToken;
