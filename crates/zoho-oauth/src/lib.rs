@@ -17,6 +17,77 @@
 //! | `postgres`   | off     | `postgres`: the PostgreSQL token store for fleets of processes (`zoho-oauth-store-postgres`, sqlx) |
 //!
 //! `cargo xtask features` checks that each combination builds.
+//!
+//! # Constructing the types
+//!
+//! Where the flow sends its requests, for Zoho, for any RFC 6749 server, or by discovery
+//! ([`discover`], RFC 8414):
+//!
+//! ```
+//! use zoho_oauth::{ClientAuth, DataCenter, Endpoints, Environment};
+//!
+//! let zoho = Endpoints::zoho(DataCenter::Eu, Environment::Sandbox);
+//! assert_eq!(zoho.token_url().as_str(), "https://accounts.zoho.eu/oauth/v2/token");
+//! assert_eq!("au".parse::<DataCenter>()?, DataCenter::Au);
+//! assert_eq!(DataCenter::Au.accounts_server(), "https://accounts.zoho.com.au");
+//!
+//! let standard = Endpoints::standard("https://as.example/authorize", "https://as.example/token", None)?
+//!     .with_client_auth(ClientAuth::RequestBody)
+//!     .with_issuer("https://as.example");
+//! assert_eq!(standard.issuer(), Some("https://as.example"));
+//! # Ok::<(), zoho_oauth::core::Error>(())
+//! ```
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let http = zoho_oauth::ReqwestClient::new()?;
+//! let discovered = zoho_oauth::discover(&http, "https://login.example.com").await?;
+//! # drop(discovered);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Secrets, scopes, the HTTP client and the clock:
+//!
+//! ```
+//! use std::time::Duration;
+//! use zoho_oauth::{ClientSecret, ManualClock, ReqwestClient, RetryPolicy, Scopes};
+//!
+//! let secret = ClientSecret::new(std::env::var("ZOHO_CLIENT_SECRET").unwrap_or_default());
+//! assert_eq!(format!("{secret:?}"), "ClientSecret([redacted])");
+//!
+//! let scopes = Scopes::zoho(["ZohoCRM.modules.ALL", "ZohoCRM.users.READ"])?;
+//! assert_eq!(scopes.len(), 2);
+//!
+//! let http = ReqwestClient::builder().timeout(Duration::from_secs(10)).retry(RetryPolicy::default()).build()?;
+//! # drop(http);
+//!
+//! // Tests move time by hand: share one clock between the client and the emulator.
+//! let clock = ManualClock::starting_now();
+//! clock.advance(chrono::Duration::minutes(56));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Token stores and the key tokens are saved under:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use zoho_oauth::{Environment, FileStore, MemoryStore, StoreKey, TokenStore};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! # let dir = tempfile::tempdir()?;
+//! let file: Arc<dyn TokenStore> = Arc::new(FileStore::open(dir.path().join("tokens.json")).await?);
+//! let memory: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+//! let key = StoreKey::new("1000.CLIENT_ID", "me@example.com", "https://accounts.zoho.eu", Environment::Production);
+//! assert!(file.load(&key).await?.is_none());
+//! assert!(memory.keys().await?.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`ClientConfig`], [`RefreshPolicy`], [`Scopes`] and [`ServerMetadata`] have examples on their
+//! own pages, and the [`blocking`](crate#cargo-features) API (feature `blocking`) in its module.
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 use std::sync::Arc;
