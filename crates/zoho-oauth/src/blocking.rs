@@ -191,6 +191,10 @@ impl Flow<CodeIssued> {
     ///
     /// On failure, [`ExchangeError::into_flow`] gives back the async pending flow when nothing was
     /// sent; [`Flow::from_async`] makes it blocking again.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the same error as the async flow's, which gives the flow back by value"
+    )]
     pub fn exchange(self, callback: &str) -> Result<Flow<Authorized>, ExchangeError> {
         let runtime = self.runtime;
         let inner = runtime.block_on(self.inner.exchange(callback))?;
@@ -200,6 +204,10 @@ impl Flow<CodeIssued> {
 
 impl Flow<CodeIssued<SelfClient>> {
     /// Exchanges the self-client code for tokens.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the same error as the async flow's, which gives the flow back by value"
+    )]
     pub fn exchange(self) -> Result<Flow<Authorized>, ExchangeError<SelfClient>> {
         let runtime = self.runtime;
         let inner = runtime.block_on(self.inner.exchange())?;
@@ -265,6 +273,10 @@ impl Flow<Authorized> {
     /// Revokes the grant and returns to [`Unauthorized`]; see [`crate::Flow::revoke`].
     ///
     /// On failure, [`RevokeError::flow`] holds the async flow, unchanged.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the same error as the async flow's, which gives the flow back by value"
+    )]
     pub fn revoke(self) -> Result<Flow<Unauthorized>, RevokeError> {
         let runtime = self.runtime;
         let inner = runtime.block_on(self.inner.revoke())?;
