@@ -157,11 +157,18 @@
 
 #[cfg(feature = "encryption")]
 mod encrypted;
+#[cfg_attr(
+    not(any(feature = "file", feature = "encryption")),
+    allow(dead_code, reason = "helpers for file errors are used by the file backend only")
+)]
 mod error;
 // The file backend. `encryption` compiles it too, without exporting `FileStore`: a key file is
 // opened with the same hardened flags as a token file.
 #[cfg(any(feature = "file", feature = "encryption"))]
-#[cfg_attr(not(feature = "file"), allow(dead_code, reason = "only the open flags are used without `file`"))]
+#[cfg_attr(
+    not(feature = "file"),
+    allow(dead_code, unreachable_pub, reason = "only the open flags are used without `file`")
+)]
 mod file;
 #[cfg(any(feature = "file", feature = "encryption"))]
 #[cfg_attr(not(feature = "file"), allow(dead_code, reason = "the file format is used by `FileStore` only"))]
