@@ -1,8 +1,9 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
-//! One module per task, each with a small `run` (`tidy`); `conformance` and `bench` are one function each because
+//! One module per task, each with a small `run` (`features`, `tidy`); `conformance` and `bench` are one function each because
 //! they only run a crate of their own.
 
+mod features;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,11 @@ Tasks:
                 the floor, in one release-built run. Results go to target/bench/*.json;
                 a full run also rewrites docs/benchmarks.md and docs/benchmarks-herd.svg.
                 --quick runs each benchmark once with tiny counts and leaves docs/ alone.
+  features [--count]
+                Check (cargo check) every supported feature combination of the
+                published crates, one crate at a time: defaults, none, each opt-in
+                feature alone, all. --count prints how many crates the facade's
+                default and featureless builds compile.
   tidy          Check the repository's conventions: `oauth2` named only where allowed,
                 published crates depend on published crates only, every lint `allow`
                 has a reason, lints, version, edition and licence inherited from the
@@ -40,6 +46,7 @@ fn main() -> ExitCode {
         }
         Some("conformance") => conformance(args.collect()),
         Some("bench") => bench(args.collect()),
+        Some("features") => features::run(&args.collect::<Vec<_>>()),
         Some("tidy") => tidy::run(),
         Some(other) => {
             eprintln!("unknown task `{other}`\n\n{HELP}");

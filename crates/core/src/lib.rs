@@ -16,6 +16,7 @@
 //! assert_eq!(scopes.join(","), "ZohoCRM.modules.ALL,ZohoCRM.users.READ");
 //! # Ok::<(), zoho_oauth_core::Error>(())
 //! ```
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 pub mod callback;
 pub mod clock;

@@ -3,6 +3,11 @@
 //! Zoho joins scopes with commas in the authorization request and returns them space-separated
 //! in token responses ([RFC 6749 section 3.3](https://www.rfc-editor.org/rfc/rfc6749#section-3.3)
 //! asks for spaces); [`Scopes::parse`] accepts both.
+//!
+//! Scopes a person or a program asks for are checked strictly ([`Scopes::parse`], [`Scope::new`],
+//! [`Scopes::zoho`]): a typo is an error, never a scope silently left out of the request.
+//! Scopes a server answers with are read leniently ([`Scopes::parse_lenient`]): the granted scopes
+//! are informative, and the access token is what matters.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +20,18 @@ use crate::error::Error;
 ///
 /// Build one with [`Scope::zoho`] (validated against Zoho's grammar) or [`Scope::new`]
 /// (any RFC 6749 `scope-token`).
+///
+/// ```
+/// use zoho_oauth_core::Scope;
+///
+/// let zoho = Scope::zoho("ZohoCRM.modules.ALL")?;
+/// let openid = Scope::new("openid")?;
+/// assert_eq!(zoho.as_str(), "ZohoCRM.modules.ALL");
+/// assert_eq!(openid.to_string(), "openid");
+/// assert!(Scope::zoho("ZohoCRM.modules.all").is_err()); // the operation is upper case
+/// assert!(Scope::new("two words").is_err());
+/// # Ok::<(), zoho_oauth_core::Error>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scope(String);
 
@@ -92,6 +109,24 @@ impl FromStr for Scope {
 }
 
 /// An ordered set of scopes without duplicates.
+///
+/// ```
+/// use zoho_oauth_core::{Scope, Scopes};
+///
+/// // Zoho scopes, checked against Zoho's grammar.
+/// let zoho = Scopes::zoho(["ZohoCRM.modules.ALL", "ZohoCRM.users.READ"])?;
+/// assert_eq!(zoho.join(","), "ZohoCRM.modules.ALL,ZohoCRM.users.READ");
+///
+/// // Free-form scopes for any RFC 6749 server, from user input: a bad one is an error.
+/// let mut generic = Scopes::parse("openid profile")?;
+/// generic.insert(Scope::new("offline_access")?);
+/// assert_eq!(generic.join(" "), "openid profile offline_access");
+/// assert!(Scopes::parse("openid pro\"file").is_err());
+///
+/// // A server's answer is read leniently: what is not a scope is skipped.
+/// assert_eq!(Scopes::parse_lenient("openid pro\"file").join(" "), "openid");
+/// # Ok::<(), zoho_oauth_core::Error>(())
+/// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Scopes(Vec<Scope>);
 
@@ -110,12 +145,22 @@ impl Scopes {
         scopes.into_iter().map(Scope::zoho).collect()
     }
 
-    /// Parses a scope string as servers return it, split on commas and on whitespace.
+    /// Parses scopes a person or a program asks for, split on commas and on whitespace.
     ///
-    /// Tokens that are not valid RFC 6749 scopes are skipped rather than failing the whole
+    /// Every part must be a valid RFC 6749 `scope-token` (see [`Scope::new`]); the first that is
+    /// not fails the whole string with [`Error::InvalidScope`], so a typo never silently narrows
+    /// the request. Empty parts (doubled separators) are skipped.
+    pub fn parse(value: &str) -> Result<Self, Error> {
+        split(value).map(Scope::new).collect()
+    }
+
+    /// Parses a scope string as a server returns it, split on commas and on whitespace.
+    ///
+    /// Parts that are not valid RFC 6749 scopes are skipped rather than failing the whole
     /// response: the granted scopes are informative, and the access token is what matters.
-    pub fn parse(value: &str) -> Self {
-        value.split(|c: char| c == ',' || c.is_whitespace()).filter_map(|s| Scope::new(s).ok()).collect()
+    /// Use [`Scopes::parse`] for input that is a request.
+    pub fn parse_lenient(value: &str) -> Self {
+        split(value).filter_map(|s| Scope::new(s).ok()).collect()
     }
 
     /// Adds a scope unless it is already present.
@@ -152,6 +197,20 @@ impl Scopes {
     }
 }
 
+/// The non-empty parts of a scope string, split on commas and on whitespace.
+fn split(value: &str) -> impl Iterator<Item = &str> {
+    value.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty())
+}
+
+/// Strict, like [`Scopes::parse`].
+impl FromStr for Scopes {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::parse(s)
+    }
+}
+
 impl FromIterator<Scope> for Scopes {
     fn from_iter<T: IntoIterator<Item = Scope>>(iter: T) -> Self {
         let mut scopes = Self::empty();
@@ -184,9 +243,10 @@ impl Serialize for Scopes {
     }
 }
 
+/// Lenient, like [`Scopes::parse_lenient`]: serialized scopes are a server's answer kept in a store.
 impl<'de> Deserialize<'de> for Scopes {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(|s| Self::parse(&s))
+        String::deserialize(deserializer).map(|s| Self::parse_lenient(&s))
     }
 }
 
@@ -231,9 +291,9 @@ mod tests {
 
     #[test]
     fn parses_both_separators() {
-        let spaced = Scopes::parse("ZohoCRM.modules.ALL ZohoCRM.users.ALL");
-        let commas = Scopes::parse("ZohoCRM.modules.ALL,ZohoCRM.users.ALL");
-        let mixed = Scopes::parse(" ZohoCRM.modules.ALL , ZohoCRM.users.ALL ");
+        let spaced = Scopes::parse("ZohoCRM.modules.ALL ZohoCRM.users.ALL").unwrap();
+        let commas = Scopes::parse("ZohoCRM.modules.ALL,ZohoCRM.users.ALL").unwrap();
+        let mixed = Scopes::parse(" ZohoCRM.modules.ALL , ZohoCRM.users.ALL ").unwrap();
         assert_eq!(spaced.len(), 2);
         assert_eq!(spaced, commas);
         assert_eq!(spaced, mixed);
@@ -242,8 +302,25 @@ mod tests {
 
     #[test]
     fn duplicates_are_dropped() {
-        let scopes = Scopes::parse("a b a");
+        let scopes = Scopes::parse("a b a").unwrap();
         assert_eq!(scopes.join(" "), "a b");
+    }
+
+    #[test]
+    fn strict_parse_refuses_what_lenient_parse_skips() {
+        for bad in ["openid pro\"file", "a\\b", "caf\u{e9}", "read\u{7f}"] {
+            assert!(matches!(Scopes::parse(bad), Err(Error::InvalidScope { .. })), "{bad:?}");
+            assert!(bad.parse::<Scopes>().is_err(), "{bad:?}");
+        }
+        assert_eq!(Scopes::parse_lenient("openid pro\"file").join(" "), "openid");
+        assert!(Scopes::parse("").unwrap().is_empty());
+        assert_eq!(Scopes::parse("a,,b  c").unwrap().join(" "), "a b c");
+    }
+
+    #[test]
+    fn stored_scopes_are_read_leniently() {
+        let scopes: Scopes = serde_json::from_str("\"openid pro\\\"file\"").unwrap();
+        assert_eq!(scopes.join(" "), "openid");
     }
 
     proptest! {
@@ -258,15 +335,19 @@ mod tests {
             let scope = Scope::zoho(name.clone()).unwrap();
             let scopes: Scopes = std::iter::repeat_n(scope, n).collect();
             prop_assert_eq!(scopes.len(), 1);
-            prop_assert_eq!(Scopes::parse(&scopes.join(",")), scopes.clone());
-            prop_assert_eq!(Scopes::parse(&scopes.join(" ")), scopes);
+            prop_assert_eq!(Scopes::parse(&scopes.join(",")).unwrap(), scopes.clone());
+            prop_assert_eq!(Scopes::parse(&scopes.join(" ")).unwrap(), scopes);
         }
 
         #[test]
         fn parse_never_panics(s in ".*") {
-            let scopes = Scopes::parse(&s);
-            for scope in &scopes {
+            let lenient = Scopes::parse_lenient(&s);
+            for scope in &lenient {
                 prop_assert!(Scope::new(scope.as_str()).is_ok());
+            }
+            // The strict parse accepts exactly the strings the lenient one reads in full.
+            if let Ok(strict) = Scopes::parse(&s) {
+                prop_assert_eq!(strict, lenient);
             }
         }
     }

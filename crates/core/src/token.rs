@@ -228,7 +228,7 @@ impl TokenSet {
             .or_else(|| fallback_api_domain.cloned());
         let scopes = match &response.scope {
             // Granted scopes are informative: the lenient parse keeps what it can read.
-            Some(granted) => Scopes::parse(granted),
+            Some(granted) => Scopes::parse_lenient(granted),
             None => requested.clone(),
         };
         // A blank refresh token is no refresh token: the held one stays (RFC 6749 section 6
@@ -329,7 +329,7 @@ mod tests {
             Utc::now(),
             Some(Url::parse("https://www.zohoapis.eu").unwrap()),
             "https://accounts.zoho.eu",
-            Scopes::parse("ZohoCRM.modules.ALL"),
+            Scopes::parse_lenient("ZohoCRM.modules.ALL"),
         );
         let json = serde_json::to_string(&set).unwrap();
         let back: TokenSet = serde_json::from_str(&json).unwrap();

@@ -16,7 +16,25 @@ use crate::error::{Error, Result};
 /// one-hour token, far below Zoho's limit of ten per ten minutes.
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::minutes(5);
 
+/// The authorization-request parameters the flow sets itself, which
+/// [`ClientConfig::authorization_param`] refuses: letting a caller set them would break PKCE,
+/// the `state` check or the redirect match, or send them twice.
+pub const RESERVED_AUTHORIZATION_PARAMS: [&str; 7] =
+    ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"];
+
 /// How the authorized state renews access tokens and backs off when renewal fails.
+///
+/// Start from the default and change what you need:
+///
+/// ```
+/// use chrono::Duration;
+/// use zoho_oauth_flow::RefreshPolicy;
+///
+/// let mut policy = RefreshPolicy::default();
+/// policy.margin = Duration::minutes(10);
+/// policy.rate_limit_lockout = Duration::minutes(30);
+/// assert_eq!(policy.max_rejections, 3);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RefreshPolicy {
@@ -120,6 +138,36 @@ pub enum Prompt {
 /// The configuration of one OAuth client.
 ///
 /// Cheap to share: the flow keeps it behind an `Arc`.
+///
+/// For Zoho:
+///
+/// ```
+/// use zoho_oauth_core::{ClientSecret, DataCenter, Endpoints, Environment, Scopes};
+/// use zoho_oauth_flow::ClientConfig;
+///
+/// let config = ClientConfig::new("1000.CLIENT_ID", Endpoints::zoho(DataCenter::Eu, Environment::Production))
+///     .client_secret(ClientSecret::new("from your secret store"))
+///     .redirect_uri("https://app.example.com/oauth/callback")?
+///     .scopes(Scopes::zoho(["ZohoCRM.modules.ALL"])?);
+/// assert_eq!(config.client_id(), "1000.CLIENT_ID");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// For any RFC 6749 server, with extra authorization parameters:
+///
+/// ```
+/// use zoho_oauth_core::{Endpoints, Scopes};
+/// use zoho_oauth_flow::ClientConfig;
+///
+/// let endpoints = Endpoints::standard("https://as.example/authorize", "https://as.example/token", None)?;
+/// let config = ClientConfig::new("my-client", endpoints)
+///     .redirect_uri("http://127.0.0.1:8400/callback")?
+///     .scopes(Scopes::parse("openid profile")?)
+///     .authorization_param("login_hint", "user@example.com")?
+///     .authorization_param("resource", "https://api.example")?;
+/// assert!(ClientConfig::new("my-client", config.endpoints().clone()).authorization_param("state", "x").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct ClientConfig {
     pub(crate) client_id: String,
@@ -129,6 +177,9 @@ pub struct ClientConfig {
     pub(crate) scopes: Scopes,
     pub(crate) access_type: Option<AccessType>,
     pub(crate) prompt: Option<Prompt>,
+    /// Further authorization-request parameters, in the order given; a name may repeat
+    /// (RFC 8707 `resource`).
+    pub(crate) authorization_params: Vec<(String, String)>,
     pub(crate) refresh: RefreshPolicy,
     pub(crate) clock: SharedClock,
     /// Whether `clock` is the default [`SystemClock`], so the cached read can call it directly
@@ -151,6 +202,7 @@ impl ClientConfig {
             scopes: Scopes::empty(),
             access_type: zoho.then_some(AccessType::Offline),
             prompt: zoho.then_some(Prompt::Consent),
+            authorization_params: Vec::new(),
             refresh: RefreshPolicy::default(),
             clock: Arc::new(SystemClock),
             system_clock: true,
@@ -226,6 +278,28 @@ impl ClientConfig {
         self
     }
 
+    /// Adds a parameter to the authorization request, such as `login_hint`, `resource`
+    /// ([RFC 8707](https://www.rfc-editor.org/rfc/rfc8707)), `audience`, `acr_values` or `ui_locales`.
+    ///
+    /// Parameters are sent in the order added, and a name may be added more than once (RFC 8707
+    /// allows several `resource` values). An `access_type` or `prompt` given here replaces the one
+    /// set by [`access_type`](Self::access_type) or [`prompt`](Self::prompt) (Zoho's defaults
+    /// included), so `authorization_param("prompt", "login")` sends only `prompt=login`.
+    ///
+    /// Fails with [`Error::ReservedParameter`] for an empty name or one the flow sets itself
+    /// ([`RESERVED_AUTHORIZATION_PARAMS`]): `response_type`, `client_id`, `redirect_uri`, `scope`,
+    /// `state`, `code_challenge` and `code_challenge_method`.
+    pub fn authorization_param(mut self, name: &str, value: impl Into<String>) -> Result<Self> {
+        if name.is_empty() {
+            return Err(Error::ReservedParameter { name: "" });
+        }
+        if let Some(reserved) = RESERVED_AUTHORIZATION_PARAMS.into_iter().find(|r| *r == name) {
+            return Err(Error::ReservedParameter { name: reserved });
+        }
+        self.authorization_params.push((name.to_owned(), value.into()));
+        Ok(self)
+    }
+
     /// Sets how long before expiry an access token is renewed (default [`DEFAULT_REFRESH_MARGIN`]).
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.refresh.margin = margin;
@@ -273,6 +347,8 @@ impl fmt::Debug for ClientConfig {
             .field("scopes", &self.scopes)
             .field("access_type", &self.access_type)
             .field("prompt", &self.prompt)
+            // Names only: a value such as `login_hint` or `id_token_hint` identifies a person.
+            .field("authorization_params", &self.authorization_params.iter().map(|(n, _)| n).collect::<Vec<_>>())
             .field("refresh", &self.refresh)
             .finish_non_exhaustive()
     }
@@ -281,6 +357,33 @@ impl fmt::Debug for ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn standard() -> ClientConfig {
+        let endpoints = Endpoints::standard("https://as.example/authorize", "https://as.example/token", None)
+            .expect("valid endpoints");
+        ClientConfig::new("client", endpoints)
+    }
+
+    #[test]
+    fn reserved_authorization_params_are_refused() {
+        for name in RESERVED_AUTHORIZATION_PARAMS.into_iter().chain([""]) {
+            let refused = standard().authorization_param(name, "x");
+            assert!(matches!(refused, Err(Error::ReservedParameter { name: n }) if n == name), "{name}");
+        }
+        let config = standard()
+            .authorization_param("resource", "https://a.example")
+            .and_then(|c| c.authorization_param("resource", "https://b.example"))
+            .expect("resource may repeat");
+        assert_eq!(config.authorization_params.len(), 2);
+    }
+
+    #[test]
+    fn debug_shows_authorization_param_names_only() {
+        let config = standard().authorization_param("login_hint", "person@example.com").expect("not reserved");
+        let debug = format!("{config:?}");
+        assert!(debug.contains("login_hint"), "{debug}");
+        assert!(!debug.contains("person@example.com"), "{debug}");
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

@@ -120,6 +120,13 @@ pub enum Error {
     /// The client secret could not be loaded (see `ClientConfig::client_secret_with`); nothing was sent.
     #[error("the client secret could not be loaded: {0}")]
     ClientSecret(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An authorization parameter was refused by `ClientConfig::authorization_param`: its name is
+    /// empty or one the flow sets itself (`state`, `scope`, `redirect_uri`, ...).
+    #[error("the authorization parameter `{name}` is set by the flow and cannot be given")]
+    ReservedParameter {
+        /// The refused name (empty for an empty name).
+        name: &'static str,
+    },
     /// The client configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(#[source] zoho_oauth_core::Error),

@@ -34,6 +34,7 @@ mod client_credentials;
 mod code_issued;
 mod config;
 mod device;
+mod discovery;
 mod error;
 mod flow;
 mod manager;
@@ -43,8 +44,11 @@ mod unauthorized;
 
 pub use authorized::RevokeError;
 pub use code_issued::ExchangeError;
-pub use config::{AccessType, ClientConfig, DEFAULT_REFRESH_MARGIN, Prompt, RefreshPolicy};
+pub use config::{
+    AccessType, ClientConfig, DEFAULT_REFRESH_MARGIN, Prompt, RESERVED_AUTHORIZATION_PARAMS, RefreshPolicy,
+};
 pub use device::{ClockSleeper, DeviceError, Poll, Sleeper, Waiting};
+pub use discovery::{DiscoveryError, ServerMetadata, discover};
 pub use error::{Error, RefreshError, Result};
 pub use flow::{Authorized, CodeIssued, DeviceCodeIssued, Flow, FlowState, Redirect, SelfClient, Unauthorized};
 pub use manager::CurrentToken;

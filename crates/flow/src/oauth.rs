@@ -19,7 +19,9 @@ pub(crate) struct AuthorizationRequest {
 }
 
 /// Builds the authorization URL with a fresh random `state`, a PKCE S256 challenge, the scopes
-/// (joined in the server's dialect), and Zoho's `access_type` and `prompt` when configured.
+/// (joined in the server's dialect), Zoho's `access_type` and `prompt` when configured, and the
+/// caller's further parameters (`ClientConfig::authorization_param`), which replace `access_type`
+/// and `prompt` when they name them; the reserved names were refused when they were added.
 pub(crate) fn authorization_request(config: &ClientConfig) -> AuthorizationRequest {
     let endpoints = &config.endpoints;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -32,20 +34,68 @@ pub(crate) fn authorization_request(config: &ClientConfig) -> AuthorizationReque
     if !config.scopes.is_empty() {
         request = request.add_extra_param("scope", config.scopes.join(dialect::scope_separator(endpoints.dialect())));
     }
-    if let Some(access_type) = config.access_type {
+    let overridden = |name: &str| config.authorization_params.iter().any(|(n, _)| n == name);
+    if let Some(access_type) = config.access_type.filter(|_| !overridden("access_type")) {
         let value = match access_type {
             AccessType::Offline => "offline",
             AccessType::Online => "online",
         };
         request = request.add_extra_param("access_type", value);
     }
-    if let Some(Prompt::Consent) = config.prompt {
+    if let Some(Prompt::Consent) = config.prompt.filter(|_| !overridden("prompt")) {
         request = request.add_extra_param("prompt", "consent");
+    }
+    for (name, value) in &config.authorization_params {
+        request = request.add_extra_param(name.as_str(), value.as_str());
     }
     let (url, state) = request.url();
     AuthorizationRequest {
         url,
         state: CsrfState::new(state.into_secret()),
         verifier: PkceVerifier::new(verifier.into_secret()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zoho_oauth_core::{DataCenter, Endpoints, Environment};
+
+    use super::*;
+
+    fn params(config: &ClientConfig) -> Vec<(String, String)> {
+        authorization_request(config).url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    }
+
+    #[test]
+    fn extra_params_reach_the_url_in_order() {
+        let endpoints = Endpoints::standard("https://as.example/authorize", "https://as.example/token", None)
+            .expect("valid endpoints");
+        let config = ClientConfig::new("client", endpoints)
+            .authorization_param("login_hint", "a b&c@example.com")
+            .and_then(|c| c.authorization_param("resource", "https://one.example"))
+            .and_then(|c| c.authorization_param("resource", "https://two.example"))
+            .expect("not reserved");
+        let pairs = params(&config);
+        let extra: Vec<_> = pairs.iter().filter(|(k, _)| k == "login_hint" || k == "resource").collect();
+        assert_eq!(
+            extra,
+            [
+                &("login_hint".to_owned(), "a b&c@example.com".to_owned()),
+                &("resource".to_owned(), "https://one.example".to_owned()),
+                &("resource".to_owned(), "https://two.example".to_owned()),
+            ]
+        );
+        assert_eq!(pairs.iter().filter(|(k, _)| k == "state").count(), 1);
+    }
+
+    #[test]
+    fn extra_prompt_replaces_zohos_default() {
+        let zoho = ClientConfig::new("1000.X", Endpoints::zoho(DataCenter::Us, Environment::Production));
+        let default = params(&zoho);
+        assert!(default.contains(&("prompt".to_owned(), "consent".to_owned())));
+        let login = zoho.authorization_param("prompt", "login").expect("not reserved");
+        let prompts: Vec<_> = params(&login).into_iter().filter(|(k, _)| k == "prompt").collect();
+        assert_eq!(prompts, [("prompt".to_owned(), "login".to_owned())]);
+        assert!(params(&login).contains(&("access_type".to_owned(), "offline".to_owned())));
     }
 }

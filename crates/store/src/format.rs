@@ -315,7 +315,7 @@ mod tests {
             Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
             Some("https://www.zohoapis.com".parse().unwrap()),
             "https://accounts.zoho.com",
-            Scopes::parse("ZohoCRM.modules.ALL ZohoCRM.users.READ"),
+            Scopes::parse_lenient("ZohoCRM.modules.ALL ZohoCRM.users.READ"),
         )
     }
 

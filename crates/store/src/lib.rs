@@ -9,8 +9,8 @@
 //!   (client id, user, accounts server, environment), with a per-key refresh lock
 //!   ([`TokenStore::lock`]) so that processes sharing a store do not both refresh.
 //! - [`MemoryStore`] keeps tokens in memory, for tests and applications that do not persist them.
-//! - [`FileStore`] keeps them in one JSON file with atomic replacement, advisory locks and
-//!   owner-only permissions.
+//! - `FileStore` (cargo feature `file`, on by default) keeps them in one JSON file with atomic
+//!   replacement, advisory locks and owner-only permissions.
 //!
 //! - `EncryptedStore` (cargo feature `encryption`) wraps any of them, or any other backend, and
 //!   encrypts every token set with XChaCha20-Poly1305 under a key you supply
@@ -26,6 +26,7 @@
 //!
 //! | feature      | default | what it adds |
 //! |--------------|---------|--------------|
+//! | `file`       | on      | `FileStore`, the locked, crash-safe token file (`fs4` for advisory locks) |
 //! | `encryption` | off     | `EncryptedStore` and `EncryptionKey` (RustCrypto's `chacha20poly1305`) |
 //! | `testing`    | off     | the `testing` module and `behaviour_suite!`, for dev-dependencies (tokio's multi-thread runtime, proptest) |
 //!
@@ -156,8 +157,21 @@
 
 #[cfg(feature = "encryption")]
 mod encrypted;
+#[cfg_attr(
+    not(any(feature = "file", feature = "encryption")),
+    allow(dead_code, reason = "helpers for file errors are used by the file backend only")
+)]
 mod error;
+// The file backend. `encryption` compiles it too, without exporting `FileStore`: a key file is
+// opened with the same hardened flags as a token file.
+#[cfg(any(feature = "file", feature = "encryption"))]
+#[cfg_attr(
+    not(feature = "file"),
+    allow(dead_code, unreachable_pub, reason = "only the open flags are used without `file`")
+)]
 mod file;
+#[cfg(any(feature = "file", feature = "encryption"))]
+#[cfg_attr(not(feature = "file"), allow(dead_code, reason = "the file format is used by `FileStore` only"))]
 mod format;
 mod key;
 mod memory;
@@ -169,6 +183,7 @@ pub mod testing;
 #[cfg(feature = "encryption")]
 pub use encrypted::{EncryptedStore, EncryptionKey};
 pub use error::{Error, FileKind, Result};
+#[cfg(feature = "file")]
 pub use file::FileStore;
 pub use key::StoreKey;
 pub use memory::MemoryStore;
