@@ -23,14 +23,14 @@ The client secret is never a flag: it comes from ZOHO_CLIENT_SECRET, from the co
 be readable by its owner only, chmod 600), or from a prompt that does not echo.
 
 Exit codes:
-  0  success
-  1  failure not listed below (consent declined, state mismatch, a refusal by Zoho, login timed out)
-  2  usage: unknown command or flag, or an invalid value
-  3  login needed: no saved tokens, a used or expired code, a revoked refresh token
-  4  rate limited by Zoho: wait until the time the message names
-  5  network: the accounts server could not be reached or answered nonsense; try again later
-  6  configuration or token store: missing client id or secret, unsafe permissions, malformed file,
-     a client Zoho does not accept
+  0    success
+  1    failure not listed below (consent declined, state mismatch, a refusal by Zoho, login timed out)
+  2    usage: unknown command or flag, or an invalid value
+  3    login needed: no saved tokens, a used or expired code, a revoked refresh token
+  4    rate limited by Zoho: wait until the time the message names
+  5    network: the accounts server could not be reached or answered nonsense; try again later
+  6    configuration or token store: missing client id or secret, unsafe permissions, malformed file,
+       a client Zoho does not accept
   130  interrupted (Ctrl-C)
 
 Run `zoho-oauth COMMAND --help` for each command's flags and examples.";

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use zoho_oauth::{
-    ClientConfig, DataCenter, Error as FlowError, FailureKind, Flow, HttpClient, RefreshState, ReqwestClient,
-    StoreKey, TokenSet, TokenStore,
+    ClientConfig, DataCenter, Error as FlowError, FailureKind, Flow, HttpClient, RefreshState, ReqwestClient, StoreKey,
+    TokenSet, TokenStore,
 };
 
 use crate::cli::{LogoutArgs, StatusArgs, TokenArgs};
@@ -269,10 +269,9 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> Result<()> {
     if summaries.is_empty() {
         return Err(match only {
             Some(profile) => CliError::not_logged_in(profile),
-            None => CliError::new(
-                Exit::NeedsLogin,
-                format!("no saved tokens in {location}; run `zoho-oauth login` first"),
-            ),
+            None => {
+                CliError::new(Exit::NeedsLogin, format!("no saved tokens in {location}; run `zoho-oauth login` first"))
+            }
         });
     }
     let mut text = String::new();

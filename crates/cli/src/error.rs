@@ -230,14 +230,10 @@ impl CliError {
     fn recorded_failure(failure: &zoho_oauth::RefreshError, profile: &str) -> Self {
         let until = failure.retry_at().map(|at| format!("; the next attempt is after {}", format::time(at)));
         match failure.kind() {
-            FailureKind::GrantInvalid => Self::new(
-                Exit::NeedsLogin,
-                format!("{failure}; run `zoho-oauth login{}` again", profile_flag(profile)),
-            ),
-            FailureKind::Transient => Self::new(
-                Exit::Network,
-                format!("{failure}{}", until.unwrap_or_default()),
-            ),
+            FailureKind::GrantInvalid => {
+                Self::new(Exit::NeedsLogin, format!("{failure}; run `zoho-oauth login{}` again", profile_flag(profile)))
+            }
+            FailureKind::Transient => Self::new(Exit::Network, format!("{failure}{}", until.unwrap_or_default())),
             FailureKind::Rejected => Self::config(format!(
                 "{failure}; check ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (or the config file) against Zoho's API console"
             )),

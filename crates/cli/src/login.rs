@@ -195,6 +195,9 @@ async fn open_browser(url: &str) {
 
 /// Waits for the browser's request, showing that it waits, until `timeout`.
 async fn wait(listener: &mut Listener, timeout: Duration, redirect: &str) -> Result<Callback> {
+    // Listening for Ctrl-C starts before the wait is announced, so that an interrupt as soon as
+    // the user reads the line is caught rather than killing the tool with its countdown half drawn.
+    let mut interrupts = Interrupts::listen();
     let deadline = tokio::time::Instant::now() + timeout;
     let chrono_timeout = chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
     say!(
@@ -221,10 +224,7 @@ async fn wait(listener: &mut Listener, timeout: Duration, redirect: &str) -> Res
                 break callback.ok_or_else(|| CliError::new(Exit::Failure, "the loopback listener stopped"));
             }
             () = tokio::time::sleep_until(deadline) => break Err(timed_out()),
-            interrupted = tokio::signal::ctrl_c() => {
-                if let Err(error) = interrupted {
-                    debug!("cannot listen for Ctrl-C: {error}");
-                }
+            () = interrupts.next() => {
                 break Err(CliError::new(Exit::Interrupted, "interrupted while waiting for the browser; nothing was saved"));
             }
             _ = tick.tick(), if live => {
@@ -238,6 +238,36 @@ async fn wait(listener: &mut Listener, timeout: Duration, redirect: &str) -> Res
     // The countdown's line is wiped whatever happened, so that what follows starts on a clean line.
     write_stderr(&countdown.clear());
     result
+}
+
+/// Ctrl-C, listened for from the moment [`Interrupts::listen`] returns.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+    #[cfg(windows)]
+    signal: Option<tokio::signal::windows::CtrlC>,
+}
+
+impl Interrupts {
+    /// Starts listening; if the platform refuses, Ctrl-C keeps its default effect.
+    fn listen() -> Self {
+        #[cfg(unix)]
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+        #[cfg(windows)]
+        let signal = tokio::signal::windows::ctrl_c();
+        let signal = signal.map_err(|error| debug!("cannot listen for Ctrl-C: {error}")).ok();
+        Self { signal }
+    }
+
+    /// Waits for the next Ctrl-C; never returns when nothing listens.
+    async fn next(&mut self) {
+        match &mut self.signal {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Writes to stderr without a newline, ignoring a closed stderr.

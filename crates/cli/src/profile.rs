@@ -1,9 +1,7 @@
 //! Profile names: the default, which names are allowed, and how commands suggest one.
 //!
-//! A leaf module, so that both the configuration and the errors can use it without depending on
-//! each other.
-
-use crate::error::{CliError, Result};
+//! A leaf module that depends on no other module of the tool, so that both the configuration and
+//! the errors use it without an import circle.
 
 /// The profile used when none is named.
 pub const DEFAULT_PROFILE: &str = "default";
@@ -13,17 +11,16 @@ pub fn profile_flag(profile: &str) -> String {
     if profile == DEFAULT_PROFILE { String::new() } else { format!(" --profile {profile}") }
 }
 
-/// Profile names appear in commands the tool suggests, so they are kept to a safe alphabet.
-pub fn check_profile_name(name: &str) -> Result<()> {
+/// Profile names appear in commands the tool suggests, so they are kept to a safe alphabet; the
+/// error is the message for a usage error.
+pub fn check_profile_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
     if ok {
         Ok(())
     } else {
-        Err(CliError::usage(format!(
-            "invalid profile name {name:?}: use up to 64 letters, digits, `-`, `_`, `.` or `@`"
-        )))
+        Err(format!("invalid profile name {name:?}: use up to 64 letters, digits, `-`, `_`, `.` or `@`"))
     }
 }
 

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use common::{CLIENT_ID, CLIENT_SECRET, Harness, Run};
 use zoho_accounts_emulator::{Consent, Fault};
-use zoho_oauth::{ClientConfig, ClientSecret, Endpoints, FailureKind, FailureRecord, Flow, RefreshState, ReqwestClient};
 use zoho_oauth::TokenStore as _;
+use zoho_oauth::{
+    ClientConfig, ClientSecret, Endpoints, FailureKind, FailureRecord, Flow, RefreshState, ReqwestClient,
+};
 
 #[tokio::test]
 async fn login_then_token_status_and_logout() {
@@ -404,13 +406,13 @@ async fn a_self_client_code_is_read_from_stdin() {
 #[tokio::test]
 async fn ctrl_c_while_waiting_exits_130() {
     let h = Harness::start().await;
-    let pending = h.start_login(&[]).await;
+    let pending = h.start_login_waiting(&[]).await;
     pending.interrupt();
     let run = pending.finish().await.expect(130);
     run.ends_with_error("interrupted while waiting for the browser; nothing was saved");
     assert!(h.saved("default").await.is_none());
     let help = h.run(&["--help"]).await.expect(0);
-    assert!(help.stdout.contains("130  interrupted"), "{}", help.stdout);
+    assert!(help.stdout.contains("  130  interrupted (Ctrl-C)"), "{}", help.stdout);
 }
 
 #[tokio::test]

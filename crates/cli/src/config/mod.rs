@@ -1,9 +1,9 @@
 //! Where each setting comes from: flags, then environment variables, then the config file, then defaults.
 //!
-//! One module per concern: [`precedence`] (the order of sources and the record of which one
-//! answered), [`env`] (the variables read outside clap), [`file`] (the TOML config file),
-//! [`secret`] (the client secret, loaded only when needed), [`store`] (where tokens are kept),
-//! [`login`] (the settings only `login` uses) and [`settings`] (every setting, resolved).
+//! One module per concern: `precedence` (the order of sources and the record of which one
+//! answered), `env` (the variables read outside clap), `file` (the TOML config file), `secret`
+//! (the client secret, loaded only when needed), `store` (where tokens are kept), `login` (the
+//! settings only `login` uses) and `settings` (every setting, resolved).
 //!
 //! The config file is TOML. Top-level keys apply to every profile; `[profiles.NAME]` tables
 //! override them for one profile:

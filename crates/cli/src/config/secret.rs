@@ -63,7 +63,8 @@ impl SecretSource {
         if !std::io::stdin().is_terminal() {
             return Err(missing());
         }
-        let prompt = format!("Client secret for {} (input hidden): ", self.client_id.as_deref().unwrap_or("your client"));
+        let prompt =
+            format!("Client secret for {} (input hidden): ", self.client_id.as_deref().unwrap_or("your client"));
         let value = rpassword::prompt_password(prompt)
             .map_err(|error| CliError::config(format!("cannot read the client secret from the terminal: {error}")))?;
         let value = value.trim().to_owned();

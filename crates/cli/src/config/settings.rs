@@ -45,7 +45,7 @@ impl Settings {
 
         let profile = from_clap(matches, "profile", non_empty(global.profile.clone()))
             .unwrap_or(Setting::new(DEFAULT_PROFILE.to_owned(), Origin::Default));
-        check_profile_name(&profile.value)?;
+        check_profile_name(&profile.value).map_err(CliError::usage)?;
 
         let explicit_config = from_clap(matches, "config", global.config.clone());
         let config_path = explicit_config
@@ -107,7 +107,9 @@ impl Settings {
 
         let refresh_margin = from_clap(matches, "refresh_margin", global.refresh_margin)
             .or_else(|| {
-                file.as_mut().and_then(|f| f.get(|p| p.refresh_margin.take())).map(|value| Setting::new(value, Origin::File))
+                file.as_mut()
+                    .and_then(|f| f.get(|p| p.refresh_margin.take()))
+                    .map(|value| Setting::new(value, Origin::File))
             })
             .map(|s| Setting::new(chrono::Duration::seconds(i64::from(s.value)), s.origin))
             .unwrap_or(Setting::new(zoho_oauth::DEFAULT_REFRESH_MARGIN, Origin::Default));
@@ -123,7 +125,9 @@ impl Settings {
             }
         }
         let store = match from_clap(matches, "store", global.store.clone()) {
-            Some(flag) if flag.origin == Origin::Flag => Ok(Setting::new(StoreLocation::parse(flag.value), flag.origin)),
+            Some(flag) if flag.origin == Origin::Flag => {
+                Ok(Setting::new(StoreLocation::parse(flag.value), flag.origin))
+            }
             other => match (store_url, other) {
                 (Some(url), _) => Ok(Setting::new(StoreLocation::Postgres(url), Origin::Env)),
                 (None, Some(var)) => Ok(Setting::new(StoreLocation::parse(var.value), var.origin)),

@@ -167,6 +167,13 @@ impl Harness {
         run
     }
 
+    /// Starts `login --no-browser` and waits until it says that it waits for the browser.
+    pub async fn start_login_waiting(&self, args: &[&str]) -> Pending {
+        let mut all = vec!["login", "--no-browser"];
+        all.extend_from_slice(args);
+        Pending::spawn(self.command(&all), "Waiting for the browser").await
+    }
+
     /// Starts `token -v` and waits until it says that it renews the token.
     pub async fn start_token_renewal(&self) -> Pending {
         Pending::spawn(self.command(&["token", "-v"]), "renewing it").await
