@@ -749,3 +749,108 @@ async fn no_secret_in_any_output_at_the_most_verbose_level() {
         assert!(printed.ends_with('\n') && secrets.contains(&printed.trim().to_owned()), "{printed}");
     }
 }
+
+/// What a terminal shows after `written`, line by line: `\r` returns to the start of the line,
+/// `\n` starts the next one, other characters overwrite the cell under the cursor.
+#[cfg(unix)]
+fn screen(written: &str) -> Vec<String> {
+    let mut lines: Vec<Vec<char>> = vec![Vec::new()];
+    let mut cursor = 0;
+    for c in written.chars() {
+        match c {
+            '\r' => cursor = 0,
+            '\n' => {
+                lines.push(Vec::new());
+                cursor = 0;
+            }
+            c => {
+                let line = lines.last_mut().unwrap();
+                if cursor < line.len() {
+                    line[cursor] = c;
+                } else {
+                    line.push(c);
+                }
+                cursor += 1;
+            }
+        }
+    }
+    lines.into_iter().map(|l| l.into_iter().collect::<String>().trim_end().to_owned()).collect()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_countdown_on_a_terminal_leaves_no_stray_characters_and_is_wiped() {
+    use std::io::Read as _;
+    use std::sync::Mutex;
+
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+    let h = Harness::start().await;
+    // A pseudo-terminal for the tool's stderr: the countdown is drawn only on a terminal.
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
+    let shown = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let shown = shown.clone();
+        let mut master = std::fs::File::from(master);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            // The read ends with an error (EIO) once the tool has exited and closed the terminal.
+            while let Ok(n @ 1..) = master.read(&mut buffer) {
+                shown.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+    };
+
+    // 61 seconds: the countdown starts at "1m 1s left" and drops below a minute two seconds later.
+    let mut command = h.command(&["login", "--no-browser", "--timeout", "61"]);
+    command.stderr(std::process::Stdio::from(terminal));
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    let url = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let text = shown.lock().unwrap().clone();
+            if text.contains("59s left") {
+                let line = text.lines().find(|l| l.contains("/oauth/v2/auth?")).unwrap().trim().to_owned();
+                return line;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the countdown drops below a minute");
+    let location = h.consent(&url).await;
+    let (status, _) = h.get(&location).await;
+    assert_eq!(status, 200);
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(exit.success());
+    reader.join().unwrap();
+    let written = shown.lock().unwrap().clone();
+
+    // Replay the output frame by frame: each state of the countdown's line reads "  <time> left"
+    // and nothing else.
+    let start = written.find("\r  1m 1s left").expect("the countdown was drawn");
+    let tail = &written[start..];
+    let end = tail.find('\n').unwrap_or(tail.len());
+    let countdown = &tail[..end];
+    let before = &written[..start];
+    let mut frames = 0;
+    for (at, _) in countdown.match_indices('\r').skip(1) {
+        let line = screen(&format!("{before}{}", &countdown[..at])).pop().unwrap();
+        if line.is_empty() {
+            continue;
+        }
+        frames += 1;
+        let text = line.trim_start();
+        let (time, rest) = text.split_once(" left").unwrap_or_else(|| panic!("a frame reads {line:?}"));
+        assert_eq!(rest, "", "nothing after the countdown: {line:?}");
+        assert!(time.chars().all(|c| c.is_ascii_digit() || matches!(c, 'm' | 's' | ' ')), "{line:?}");
+    }
+    assert!(frames >= 3, "1m 1s, 1m 0s and 59s were shown: {countdown:?}");
+    // At the end the countdown's line is blank: the next output starts on a clean line.
+    let lines = screen(&written);
+    assert!(!lines.iter().any(|l| l.contains(" left")), "the countdown was wiped:\n{}", lines.join("\n"));
+}
