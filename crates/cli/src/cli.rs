@@ -15,20 +15,23 @@ Configuration, highest precedence first:
   1. flags, such as --client-id or --dc
   2. environment variables: ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_DC, ZOHO_ENVIRONMENT,
      ZOHO_ACCOUNTS_URL, ZOHO_TRUST_ACCOUNTS_URLS, ZOHO_SCOPES, ZOHO_REDIRECT_HOST, ZOHO_REDIRECT_PORT,
-     ZOHO_REDIRECT_PATH, ZOHO_OAUTH_PROFILE, ZOHO_OAUTH_CONFIG, ZOHO_OAUTH_STORE, ZOHO_OAUTH_REFRESH_MARGIN
+     ZOHO_REDIRECT_PATH, ZOHO_OAUTH_PROFILE, ZOHO_OAUTH_CONFIG, ZOHO_OAUTH_STORE, ZOHO_STORE_URL,
+     ZOHO_ENCRYPTION_KEY_FILE, ZOHO_OAUTH_REFRESH_MARGIN
   3. the config file (default: config.toml in the platform's config directory, e.g.
      ~/.config/zoho-oauth/config.toml), top-level keys for every profile, [profiles.NAME] for one
 The client secret is never a flag: it comes from ZOHO_CLIENT_SECRET, from the config file (which must then
 be readable by its owner only, chmod 600), or from a prompt that does not echo.
 
 Exit codes:
-  0  success
-  1  failure not listed below (consent declined, state mismatch, a refusal by Zoho, login timed out)
-  2  usage: unknown command or flag, or an invalid value
-  3  login needed: no saved tokens, a used or expired code, a revoked refresh token
-  4  rate limited by Zoho: wait until the time the message names
-  5  network: the accounts server could not be reached or answered nonsense; try again later
-  6  configuration or token file: missing client id or secret, unsafe permissions, malformed file
+  0    success
+  1    failure not listed below (consent declined, state mismatch, a refusal by Zoho, login timed out)
+  2    usage: unknown command or flag, or an invalid value
+  3    login needed: no saved tokens, a used or expired code, a revoked refresh token
+  4    rate limited by Zoho: wait until the time the message names
+  5    network: the accounts server could not be reached or answered nonsense; try again later
+  6    configuration or token store: missing client id or secret, unsafe permissions, malformed file,
+       a client Zoho does not accept
+  130  interrupted (Ctrl-C)
 
 Run `zoho-oauth COMMAND --help` for each command's flags and examples.";
 
@@ -86,9 +89,14 @@ pub struct Global {
     #[arg(long, global = true, env = "ZOHO_OAUTH_CONFIG", hide_env_values = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// The token file [default: tokens.json in the platform's data directory]
-    #[arg(long, global = true, env = "ZOHO_OAUTH_STORE", hide_env_values = true, value_name = "FILE")]
+    /// The token file, or a PostgreSQL database as postgres://USER@HOST/DB (also ZOHO_STORE_URL)
+    /// [default: tokens.json in the platform's data directory]
+    #[arg(long, global = true, env = "ZOHO_OAUTH_STORE", hide_env_values = true, value_name = "FILE|URL")]
     pub store: Option<PathBuf>,
+
+    /// Encrypt the tokens in the store with the 32-byte key in this file (chmod 600)
+    #[arg(long, global = true, env = "ZOHO_ENCRYPTION_KEY_FILE", hide_env_values = true, value_name = "FILE")]
+    pub encryption_key_file: Option<PathBuf>,
 
     /// Renew the access token when it has less than this left [default: 300]
     #[arg(long, global = true, env = "ZOHO_OAUTH_REFRESH_MARGIN", hide_env_values = true, value_name = "SECONDS")]
@@ -118,9 +126,9 @@ pub enum Command {
     /// Revoke the profile's refresh token at Zoho and delete its tokens here
     #[command(after_help = REVOKE_EXAMPLES)]
     Revoke,
-    /// Delete the profile's tokens here; the grant stays valid at Zoho (see `revoke`)
+    /// Delete the profile's tokens here; with --revoke, end the grant at Zoho first
     #[command(after_help = LOGOUT_EXAMPLES)]
-    Logout,
+    Logout(LogoutArgs),
 }
 
 const LOGIN_EXAMPLES: &str = "\
@@ -130,7 +138,11 @@ and --redirect-path) for your client in Zoho's API console first.
 Examples:
   ZOHO_CLIENT_ID=1000.ABC zoho-oauth login --dc eu
   zoho-oauth login --no-browser --redirect-port 9000 --scopes ZohoCRM.modules.ALL,ZohoCRM.users.READ
-  zoho-oauth login --self-client 1000.8d1f...   # a code generated for a self client in Zoho's API console";
+  pbpaste | zoho-oauth login --self-client -   # a self-client code from Zoho's API console, read from stdin
+
+Give a self-client code as `-` and paste it (or pipe it): on the command line it would show in `ps` and the
+shell history. A login over saved tokens revokes the grant it replaces once the new one is saved (Zoho keeps
+only 20 refresh tokens per user and client).";
 
 const TOKEN_EXAMPLES: &str = "\
 Examples:
@@ -149,7 +161,8 @@ Examples:
 
 const LOGOUT_EXAMPLES: &str = "\
 Examples:
-  zoho-oauth logout --profile old-org";
+  zoho-oauth logout --revoke                # end the grant at Zoho, then delete the tokens here
+  zoho-oauth logout --profile old-org       # delete the tokens here only";
 
 /// `login`'s options.
 #[derive(Debug, Args)]
@@ -158,7 +171,8 @@ pub struct LoginArgs {
     #[arg(long)]
     pub no_browser: bool,
 
-    /// Exchange a code generated for a self client in Zoho's API console instead (`-` reads it from stdin)
+    /// Exchange a code generated for a self client in Zoho's API console instead; give `-` to read it
+    /// from stdin, so that it never shows in `ps` or the shell history
     #[arg(long, value_name = "CODE")]
     pub self_client: Option<String>,
 
@@ -197,4 +211,12 @@ pub struct StatusArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// `logout`'s options.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Revoke the grant at Zoho first (as `revoke` does); nothing is deleted if that fails
+    #[arg(long)]
+    pub revoke: bool,
 }

@@ -1,22 +1,22 @@
 //! `token`, `status`, `revoke` and `logout`, and what the commands share.
 
 use std::io::Write as _;
-use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use zoho_oauth::{
-    ClientConfig, DataCenter, Error as FlowError, FileStore, Flow, HttpClient, ReqwestClient, StoreKey, TokenSet,
-    TokenStore,
+    ClientConfig, DataCenter, Error as FlowError, FailureKind, Flow, HttpClient, RefreshState, ReqwestClient, StoreKey,
+    TokenSet, TokenStore,
 };
 
-use crate::cli::{StatusArgs, TokenArgs};
+use crate::cli::{LogoutArgs, StatusArgs, TokenArgs};
 use crate::config::{Origin, Settings, environment_name};
-use crate::error::{CliError, During, Exit, Result, profile_flag};
+use crate::error::{CliError, During, Exit, Result};
 use crate::format;
-use crate::lockout::{Lockouts, lockout};
-use crate::log::{debug, info};
+use crate::log::info;
+use crate::profile::profile_flag;
+use crate::store;
 
 /// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
 pub fn stdout(text: &str) -> Result<()> {
@@ -36,19 +36,8 @@ pub fn http_client() -> Result<Arc<dyn HttpClient>> {
     Ok(Arc::new(client))
 }
 
-/// Opens the token file, creating its directory; refuses a corrupt or group/world-readable file.
-pub async fn open_store(path: &Path) -> Result<Arc<FileStore>> {
-    debug!("opening the token file {}", path.display());
-    Ok(Arc::new(FileStore::open(path).await?))
-}
-
-/// Opens the token file if it exists; `None` means nothing was ever saved.
-async fn open_existing(path: &Path) -> Result<Option<Arc<FileStore>>> {
-    if path.exists() { open_store(path).await.map(Some) } else { Ok(None) }
-}
-
 /// The keys saved for `profile`.
-async fn profile_keys(store: &FileStore, profile: &str) -> Result<Vec<StoreKey>> {
+async fn profile_keys(store: &dyn TokenStore, profile: &str) -> Result<Vec<StoreKey>> {
     Ok(store.keys().await?.into_iter().filter(|k| k.user() == profile).collect())
 }
 
@@ -63,12 +52,13 @@ pub struct Summary {
     scopes: Vec<String>,
     expires_at: DateTime<Utc>,
     refresh_token: bool,
-    rate_limited_until: Option<DateTime<Utc>>,
+    /// The renewal state every process sharing the store respects (backoff, lock-out).
+    refresh_state: RefreshState,
 }
 
 impl Summary {
-    /// The summary of `tokens`, saved under `key`.
-    pub fn new(key: &StoreKey, tokens: &TokenSet, rate_limited_until: Option<DateTime<Utc>>) -> Self {
+    /// The summary of `tokens`, saved under `key` with `refresh_state`.
+    pub fn new(key: &StoreKey, tokens: &TokenSet, refresh_state: RefreshState) -> Self {
         Self {
             profile: key.user().to_owned(),
             client_id: key.client_id().to_owned(),
@@ -79,8 +69,15 @@ impl Summary {
             scopes: tokens.scopes().iter().map(|s| s.as_str().to_owned()).collect(),
             expires_at: tokens.expires_at(),
             refresh_token: tokens.refresh_token().is_some(),
-            rate_limited_until,
+            refresh_state,
         }
+    }
+
+    /// When Zoho's rate-limit lock-out ends, if one is running at `now`.
+    fn rate_limited_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let state = &self.refresh_state;
+        let limited = state.last_failure.as_ref().is_some_and(|f| f.kind == FailureKind::RateLimited);
+        state.retry_at.filter(|until| limited && *until > now)
     }
 
     /// Indented lines for people.
@@ -105,11 +102,23 @@ impl Summary {
             self.environment,
             self.api_domain.as_deref().unwrap_or("(not reported)"),
         );
-        if let Some(until) = self.rate_limited_until {
+        if let Some(until) = self.rate_limited_until(now) {
             text.push_str(&format!(
                 "  rate limited:   until {} ({})\n",
                 format::time(until),
                 format::relative(until, now)
+            ));
+        } else if let Some(failure) = &self.refresh_state.last_failure {
+            let code = failure.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+            let next = match self.refresh_state.retry_at {
+                Some(at) if at > now => format!("; next attempt after {}", format::time(at)),
+                Some(_) => "; the next `zoho-oauth token` tries again".to_owned(),
+                None => "; no new attempt until someone acts".to_owned(),
+            };
+            text.push_str(&format!(
+                "  last renewal:   failed{code} at {}, {} in a row{next}\n",
+                format::time(failure.at),
+                self.refresh_state.failures
             ));
         }
         text
@@ -118,6 +127,8 @@ impl Summary {
     /// A JSON object for scripts.
     pub fn json(&self) -> serde_json::Value {
         let now = Utc::now();
+        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let state = &self.refresh_state;
         json!({
             "profile": self.profile,
             "client_id": self.client_id,
@@ -126,11 +137,21 @@ impl Summary {
             "environment": self.environment,
             "api_domain": self.api_domain,
             "scopes": self.scopes,
-            "expires_at": self.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "expires_at": time(self.expires_at),
             "expires_in": (self.expires_at - now).num_seconds().max(0),
             "expired": self.expires_at <= now,
             "refresh_token": self.refresh_token,
-            "rate_limited_until": self.rate_limited_until.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            "rate_limited_until": self.rate_limited_until(now).map(time),
+            "renewal": {
+                "failures": state.failures,
+                "retry_at": state.retry_at.map(time),
+                "last_failure": state.last_failure.as_ref().map(|f| json!({
+                    "kind": f.kind,
+                    "code": f.code,
+                    "at": time(f.at),
+                })),
+                "renewed_at": state.renewed_at.map(time),
+            },
         })
     }
 }
@@ -146,46 +167,52 @@ fn untrusted_saved(error: FlowError, profile: &str, during: During<'_>) -> CliEr
     }
 }
 
+/// The client configuration for saved tokens: the secret is loaded only if a request needs it.
+pub fn stored_config(settings: &Settings, client_id: &str) -> Result<ClientConfig> {
+    let secret = settings.secret().clone();
+    Ok(ClientConfig::new(client_id, settings.endpoints()?)
+        .client_secret_with(move || secret.load().map_err(Into::into))
+        .refresh_margin(settings.refresh_margin.value))
+}
+
 /// Runs `token`.
+///
+/// One flow, restored from the store: the library renews the token when it is due (under the
+/// store's refresh lock, so processes sharing the store make one refresh between them, and
+/// within the backoff and rate-limit lock-out recorded in the store entry), and the client
+/// secret is loaded only for that renewal.
 pub async fn token(settings: &Settings, args: &TokenArgs) -> Result<()> {
     let profile = settings.profile.value.as_str();
     let client_id = settings.client_id()?;
-    let store_path = settings.store_path()?;
-    let store = open_existing(store_path).await?.ok_or_else(|| CliError::not_logged_in(profile))?;
-    let endpoints = settings.endpoints()?;
-    let margin = settings.refresh_margin.value;
-    let http = http_client()?;
     let during = During::Refresh { profile };
-
-    // Without the secret first: a fresh token needs none, so cron jobs need no secret most of the time.
-    let config = ClientConfig::new(client_id, endpoints.clone()).refresh_margin(margin);
-    let saved = Flow::new(config, http.clone())
-        .with_store(store.clone(), profile)
+    let store = store::open(settings, false).await?.ok_or_else(|| CliError::not_logged_in(profile))?;
+    let session = Flow::new(stored_config(settings, client_id)?, http_client()?)
+        .with_store(store, profile)
         .restore_from_store()
         .await
         .map_err(|e| untrusted_saved(e, profile, during))?
-        .ok_or_else(|| CliError::not_logged_in_with(profile, client_id, environment_name(settings.environment())))?
-        .tokens();
-    let key = StoreKey::new(client_id, profile, saved.accounts_server(), settings.environment());
+        .ok_or_else(|| CliError::not_logged_in_with(profile, client_id, environment_name(settings.environment())))?;
+    let saved = session.tokens();
+    store::check_not_sealed(settings, &saved)?;
+
     let now = Utc::now();
-
-    let tokens = if saved.is_fresh(now, margin) {
-        info!("the saved access token is valid until {}", format::time(saved.expires_at()));
-        saved
-    } else {
-        let lockouts = Lockouts::beside(store_path);
-        if let Some(until) = lockouts.until(&key, now) {
-            if !saved.is_fresh(now, chrono::Duration::zero()) {
-                return Err(CliError::rate_limited(until, now));
+    if !saved.is_fresh(now, settings.refresh_margin.value) {
+        info!("the saved access token expires {}; renewing it", format::relative(saved.expires_at(), now));
+    }
+    match session.renew_if_due().await {
+        Ok(true) => info!("the access token is valid until {}", format::time(session.tokens().expires_at())),
+        Ok(false) => info!("the saved access token is valid until {}", format::time(saved.expires_at())),
+        Err(error) => {
+            let failure = CliError::from_flow(&error, during);
+            let held = session.tokens();
+            if !still_serves(&error) || held.expires_at() <= Utc::now() {
+                return Err(failure);
             }
-            info!("rate limited until {}; the saved access token still works", format::time(until));
-            saved
-        } else {
-            info!("the saved access token expires {}; renewing it", format::relative(saved.expires_at(), now));
-            renew(settings, &key, saved, &lockouts, http).await?
+            info!("{failure}; the saved access token still works until {}", format::time(held.expires_at()));
         }
-    };
+    }
 
+    let tokens = session.tokens();
     let access = tokens.access_token().expose_secret();
     if args.json {
         let now = Utc::now();
@@ -195,7 +222,7 @@ pub async fn token(settings: &Settings, args: &TokenArgs) -> Result<()> {
             "expires_at": tokens.expires_at().to_rfc3339_opts(SecondsFormat::Secs, true),
             "expires_in": (tokens.expires_at() - now).num_seconds().max(0),
             "api_domain": tokens.api_domain().map(|u| u.as_str().trim_end_matches('/').to_owned()),
-            "accounts_server": key.accounts_server(),
+            "accounts_server": session.accounts_server(),
             "profile": profile,
         });
         stdout(&format!("{value}\n"))
@@ -204,94 +231,48 @@ pub async fn token(settings: &Settings, args: &TokenArgs) -> Result<()> {
     }
 }
 
-/// Renews `saved` through the token file's refresh lock, so that processes sharing the file make one
-/// refresh between them. A token that still works is kept when renewal fails; a rate-limit answer
-/// is remembered so that later runs do not ask again during the lock-out.
-async fn renew(
-    settings: &Settings,
-    key: &StoreKey,
-    saved: TokenSet,
-    lockouts: &Lockouts,
-    http: Arc<dyn HttpClient>,
-) -> Result<TokenSet> {
-    let profile = key.user();
-    let store = open_store(settings.store_path()?).await?;
-    let config = ClientConfig::new(key.client_id(), settings.endpoints()?)
-        .client_secret(settings.client_secret()?)
-        .refresh_margin(settings.refresh_margin.value);
-    // The flow is handed the tokens as already expired, so that a failed renewal comes back as an
-    // error (the flow would otherwise serve a token that is only within the margin, and say nothing).
-    // Under the refresh lock the flow still adopts a newer token that another process saved.
-    let now = Utc::now();
-    let expired = TokenSet::new(
-        saved.access_token().clone(),
-        saved.refresh_token().cloned(),
-        saved.expires_at().min(now),
-        saved.api_domain().cloned(),
-        saved.accounts_server(),
-        saved.scopes().clone(),
-    );
-    let session = Flow::new(config, http)
-        .with_store(store, profile)
-        .restore(expired)
-        .map_err(|e| untrusted_saved(e, profile, During::Refresh { profile }))?;
-    match session.access_token().await {
-        Ok(_) => {
-            let fresh = session.tokens();
-            info!("the access token is valid until {}", format::time(fresh.expires_at()));
-            Ok(fresh)
-        }
-        Err(error) => {
-            let still_works = saved.is_fresh(Utc::now(), chrono::Duration::zero());
-            let failure = match error {
-                error if error.is_rate_limited() => {
-                    let until = error.retry_at().unwrap_or_else(|| Utc::now() + lockout());
-                    lockouts.record(key, until);
-                    CliError::rate_limited(until, Utc::now())
-                }
-                other => CliError::from_flow(&other, During::Refresh { profile }),
-            };
-            // A token that still works is worth more to a script than an error, unless a login is needed.
-            if still_works && matches!(failure.exit, Exit::RateLimited | Exit::Network) {
-                info!("{failure}; the saved access token still works until {}", format::time(saved.expires_at()));
-                Ok(saved)
-            } else {
-                Err(failure)
-            }
-        }
-    }
+/// Whether a failed renewal still lets `token` print the saved token while it has not expired:
+/// only when the failure passes by itself and the next run tries again (the network, a 5xx or
+/// unreadable answer, Zoho's rate limit, or the backoff after one of these). Not when a person
+/// must act: a dead grant (Zoho's revocation also ends its access tokens, so the saved one is
+/// dead too), a client id or secret Zoho refuses, a secret that cannot be loaded, or a store
+/// that fails; hiding those until the token expires would only move the failure to a worse time.
+fn still_serves(error: &FlowError) -> bool {
+    let FlowError::Refresh(failure) = error else { return false };
+    let local = matches!(error.cause(), FlowError::ClientSecret(_) | FlowError::Store(_) | FlowError::NotSaved { .. });
+    !local && !error.needs_attention() && matches!(failure.kind(), FailureKind::Transient | FailureKind::RateLimited)
 }
 
 /// Runs `status`.
+///
+/// `--json` always prints a list, empty when nothing is saved, so that scripts parse one shape.
 pub async fn status(settings: &Settings, args: &StatusArgs) -> Result<()> {
-    let store_path = settings.store_path()?;
+    let location = settings.store()?;
     // Every profile, unless one was named.
     let only = (settings.profile.origin != Origin::Default).then_some(settings.profile.value.as_str());
     let mut summaries = Vec::new();
-    if let Some(store) = open_existing(store_path).await? {
-        let lockouts = Lockouts::beside(store_path);
-        let now = Utc::now();
+    if let Some(store) = store::open(settings, false).await? {
         for key in store.keys().await? {
             if only.is_some_and(|profile| key.user() != profile) {
                 continue;
             }
-            if let Some(tokens) = store.load(&key).await?.map(zoho_oauth::Record::into_tokens) {
-                summaries.push(Summary::new(&key, &tokens, lockouts.until(&key, now)));
+            if let Some(record) = store.load(&key).await? {
+                store::check_not_sealed(settings, record.tokens())?;
+                summaries.push(Summary::new(&key, record.tokens(), record.refresh_state().clone()));
             }
         }
-    }
-    if summaries.is_empty() {
-        return Err(match only {
-            Some(profile) => CliError::not_logged_in(profile),
-            None => CliError::new(
-                Exit::NeedsLogin,
-                format!("no saved tokens in {}; run `zoho-oauth login` first", store_path.display()),
-            ),
-        });
     }
     if args.json {
         let list: Vec<_> = summaries.iter().map(Summary::json).collect();
         return stdout(&format!("{}\n", serde_json::Value::Array(list)));
+    }
+    if summaries.is_empty() {
+        return Err(match only {
+            Some(profile) => CliError::not_logged_in(profile),
+            None => {
+                CliError::new(Exit::NeedsLogin, format!("no saved tokens in {location}; run `zoho-oauth login` first"))
+            }
+        });
     }
     let mut text = String::new();
     for summary in &summaries {
@@ -299,31 +280,31 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> Result<()> {
         text.push_str(&summary.human());
         text.push('\n');
     }
-    text.push_str(&format!("token file: {}\n", store_path.display()));
+    text.push_str(&format!("token store: {location}\n"));
     stdout(&text)
 }
 
 /// Runs `revoke`: every saved grant of the profile is revoked at its accounts server, then deleted here.
 pub async fn revoke(settings: &Settings) -> Result<()> {
     let profile = settings.profile.value.as_str();
-    let store_path = settings.store_path()?;
-    let Some(store) = open_existing(store_path).await? else {
+    let location = settings.store()?;
+    let Some(store) = store::open(settings, false).await? else {
         return stdout(&format!("No saved tokens for profile {profile:?}; nothing to revoke.\n"));
     };
-    let keys = profile_keys(&store, profile).await?;
+    let keys = profile_keys(&*store, profile).await?;
     if keys.is_empty() {
         return stdout(&format!("No saved tokens for profile {profile:?}; nothing to revoke.\n"));
     }
     let endpoints = settings.endpoints()?;
     let http = http_client()?;
-    let lockouts = Lockouts::beside(store_path);
     let mut text = String::new();
     for key in keys {
-        let Some(tokens) = store.load(&key).await?.map(zoho_oauth::Record::into_tokens) else { continue };
+        let Some(record) = store.load(&key).await? else { continue };
+        store::check_not_sealed(settings, record.tokens())?;
         let config = ClientConfig::new(key.client_id(), endpoints.clone().with_environment(key.environment()));
         let session = Flow::new(config, http.clone())
             .with_store(store.clone(), profile)
-            .restore(tokens)
+            .restore(record.into_tokens())
             .map_err(|e| untrusted_saved(e, profile, During::Revoke { profile }))?;
         info!("revoking the grant at {}", key.accounts_server());
         if let Err(failed) = session.revoke().await {
@@ -336,25 +317,27 @@ pub async fn revoke(settings: &Settings) -> Result<()> {
                 ),
             ));
         }
-        lockouts.clear(|k| *k == key);
         text.push_str(&format!(
-            "Revoked the grant of profile {profile:?} (client {}) at {} and deleted its tokens from {}.\n",
+            "Revoked the grant of profile {profile:?} (client {}) at {} and deleted its tokens from {location}.\n",
             key.client_id(),
             key.accounts_server(),
-            store_path.display()
         ));
     }
     stdout(&text)
 }
 
-/// Runs `logout`: the profile's tokens are deleted here; Zoho keeps the grant.
-pub async fn logout(settings: &Settings) -> Result<()> {
+/// Runs `logout`: the profile's tokens are deleted here; with `--revoke`, the grant is revoked at
+/// Zoho first, and nothing is deleted if that fails.
+pub async fn logout(settings: &Settings, args: &LogoutArgs) -> Result<()> {
+    if args.revoke {
+        return revoke(settings).await;
+    }
     let profile = settings.profile.value.as_str();
-    let store_path = settings.store_path()?;
-    let Some(store) = open_existing(store_path).await? else {
+    let location = settings.store()?;
+    let Some(store) = store::open(settings, false).await? else {
         return stdout(&format!("No saved tokens for profile {profile:?}; nothing to delete.\n"));
     };
-    let keys = profile_keys(&store, profile).await?;
+    let keys = profile_keys(&*store, profile).await?;
     if keys.is_empty() {
         return stdout(&format!("No saved tokens for profile {profile:?}; nothing to delete.\n"));
     }
@@ -362,10 +345,8 @@ pub async fn logout(settings: &Settings) -> Result<()> {
         store.delete(key).await?;
         info!("deleted the tokens from {}", key.accounts_server());
     }
-    Lockouts::beside(store_path).clear(|k| k.user() == profile);
     stdout(&format!(
-        "Deleted the tokens of profile {profile:?} from {}.\nThe grant stays valid at Zoho until revoked: \
-         `zoho-oauth revoke` ends it there too (run it before logout next time).\n",
-        store_path.display()
+        "Deleted the tokens of profile {profile:?} from {location}.\nThe grant stays valid at Zoho until revoked: \
+         `zoho-oauth logout --revoke` ends it there too.\n",
     ))
 }

@@ -4,9 +4,10 @@ use std::fmt;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use zoho_oauth::{Error as FlowError, ErrorCode};
+use zoho_oauth::{Error as FlowError, ErrorCode, FailureKind};
 
 use crate::format;
+use crate::profile::profile_flag;
 
 /// The exit codes, as documented in `--help` and `docs/cli.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,9 +22,11 @@ pub enum Exit {
     RateLimited = 4,
     /// 5: the accounts server could not be reached or sent something unreadable; try again later.
     Network = 5,
-    /// 6: the configuration or the token file cannot be used: missing client id or secret,
+    /// 6: the configuration or the token store cannot be used: missing client id or secret,
     /// unsafe permissions, a malformed file, a client Zoho does not know.
     Config = 6,
+    /// 130: interrupted with Ctrl-C (128 + SIGINT, as shells report it).
+    Interrupted = 130,
 }
 
 impl From<Exit> for ExitCode {
@@ -88,6 +91,19 @@ impl CliError {
                  wait until {} ({}) before asking for a new token",
                 format::time(until),
                 format::relative(until, now)
+            ),
+        )
+    }
+
+    /// Zoho is rate limiting the client, for how long is not known (exit 4).
+    pub fn rate_limited_for_a_while() -> Self {
+        let lockout = zoho_oauth::RefreshPolicy::default().rate_limit_lockout;
+        Self::new(
+            Exit::RateLimited,
+            format!(
+                "Zoho is rate limiting this client (too many requests in a short time); wait {} or more \
+                 before trying again",
+                format::duration(lockout)
             ),
         )
     }
@@ -172,14 +188,20 @@ impl CliError {
             FlowError::Server(server) => {
                 Self::new(Exit::Failure, format!("the accounts server refused the request: {server}"))
             }
-            // The caller records the lock-out and reports it with its end time; this is the fallback.
-            FlowError::RateLimited(_) => Self::rate_limited(Utc::now() + crate::lockout::lockout(), Utc::now()),
-            FlowError::Refresh(failure) if failure.kind() == zoho_oauth::FailureKind::RateLimited => {
-                Self::rate_limited(failure.retry_at().unwrap_or_else(Utc::now), Utc::now())
-            }
+            // A renewal's lock-out is a `Refresh` failure with its end; this is a code exchange's.
+            FlowError::RateLimited(_) => Self::rate_limited_for_a_while(),
+            FlowError::Refresh(failure) if failure.kind() == FailureKind::RateLimited => match failure.retry_at() {
+                Some(until) => Self::rate_limited(until, Utc::now()),
+                None => Self::rate_limited_for_a_while(),
+            },
             FlowError::Refresh(failure) => match failure.cause() {
                 Some(cause) => Self::from_flow(cause, during),
-                None => Self::new(Exit::Failure, failure.to_string()),
+                // Recorded in the store by another process: its kind says what to do.
+                None => Self::recorded_failure(failure, during.profile()),
+            },
+            FlowError::ClientSecret(source) => match source.downcast_ref::<CliError>() {
+                Some(error) => Self::new(error.exit, error.message()),
+                None => Self::config(format!("the client secret could not be loaded: {source}")),
             },
             FlowError::NoRefreshToken => Self::new(
                 Exit::NeedsLogin,
@@ -204,6 +226,21 @@ impl CliError {
         }
     }
 
+    /// A failed renewal that another process sharing the store recorded, still in force.
+    fn recorded_failure(failure: &zoho_oauth::RefreshError, profile: &str) -> Self {
+        let until = failure.retry_at().map(|at| format!("; the next attempt is after {}", format::time(at)));
+        match failure.kind() {
+            FailureKind::GrantInvalid => {
+                Self::new(Exit::NeedsLogin, format!("{failure}; run `zoho-oauth login{}` again", profile_flag(profile)))
+            }
+            FailureKind::Transient => Self::new(Exit::Network, format!("{failure}{}", until.unwrap_or_default())),
+            FailureKind::Rejected => Self::config(format!(
+                "{failure}; check ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (or the config file) against Zoho's API console"
+            )),
+            _ => Self::new(Exit::Failure, failure.to_string()),
+        }
+    }
+
     /// The message, on one line.
     pub fn message(&self) -> String {
         self.message.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -215,6 +252,10 @@ impl fmt::Display for CliError {
         f.write_str(&self.message())
     }
 }
+
+/// An error, so that it can travel through the library (a client secret that could not be loaded)
+/// and come back with its exit code.
+impl std::error::Error for CliError {}
 
 /// What the tool was doing when a flow error happened, to say what to do next.
 #[derive(Debug, Clone, Copy)]
@@ -242,7 +283,8 @@ pub enum During<'a> {
 }
 
 impl During<'_> {
-    fn profile(&self) -> &str {
+    /// The profile the command works on.
+    pub fn profile(&self) -> &str {
         match self {
             During::Login { profile }
             | During::SelfClient { profile }
@@ -250,11 +292,6 @@ impl During<'_> {
             | During::Revoke { profile } => profile,
         }
     }
-}
-
-/// ` --profile NAME` for a profile other than the default, for commands to suggest.
-pub fn profile_flag(profile: &str) -> String {
-    if profile == crate::config::DEFAULT_PROFILE { String::new() } else { format!(" --profile {profile}") }
 }
 
 impl From<zoho_oauth::store::Error> for CliError {

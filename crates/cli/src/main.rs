@@ -5,10 +5,12 @@
 //! curl -H "Authorization: Zoho-oauthtoken $(zoho-oauth token)" https://www.zohoapis.eu/crm/v8/users?type=CurrentUser
 //! ```
 //!
-//! The commands are thin: the flow, the token file and the refresh coordination between processes
-//! are the `zoho-oauth` library's. This crate adds configuration (`config`), the loopback listener
-//! for the browser's redirect (`loopback`), the rate-limit memory across runs (`lockout`), and
-//! one-line errors with documented exit codes (`error`). See `docs/cli.md`.
+//! The commands are thin: the flow, the token store, the refresh coordination between processes,
+//! the backoff and Zoho's rate-limit lock-out (recorded in the store entry, so every run and every
+//! process sharing the store respects it) are the `zoho-oauth` library's. This crate adds
+//! configuration (`config`), opening the store the settings name (`store`), the loopback listener
+//! for the browser's redirect (`loopback`), and one-line errors with documented exit codes
+//! (`error`). See `docs/cli.md`.
 
 #![allow(unreachable_pub)] // A binary has no public API; `pub` only says what the modules share.
 
@@ -17,10 +19,11 @@ mod commands;
 mod config;
 mod error;
 mod format;
-mod lockout;
 mod log;
 mod login;
 mod loopback;
+mod profile;
+mod store;
 
 use std::process::ExitCode;
 
@@ -70,7 +73,7 @@ async fn run(cli: &Cli, matches: &clap::ArgMatches) -> Result<()> {
         Command::Token(args) => commands::token(&settings, args).await,
         Command::Status(args) => commands::status(&settings, args).await,
         Command::Revoke => commands::revoke(&settings).await,
-        Command::Logout => commands::logout(&settings).await,
+        Command::Logout(args) => commands::logout(&settings, args).await,
     }
 }
 

@@ -4,10 +4,15 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use chrono::{Duration, Utc};
 use common::{CLIENT_ID, CLIENT_SECRET, Harness, Run};
-use zoho_accounts_emulator::Consent;
+use zoho_accounts_emulator::{Consent, Fault};
 use zoho_oauth::TokenStore as _;
+use zoho_oauth::{
+    ClientConfig, ClientSecret, Endpoints, FailureKind, FailureRecord, Flow, RefreshState, ReqwestClient,
+};
 
 #[tokio::test]
 async fn login_then_token_status_and_logout() {
@@ -216,17 +221,307 @@ async fn rate_limited_says_until_when_and_stops_asking() {
     assert_eq!(limited.stdout, "");
     assert_eq!(h.emulator.counters().token_refresh, 10);
 
+    // The lock-out is in the token file's entry, not in a file of the tool's own, so every process
+    // sharing the token file respects it.
+    let state = h.refresh_state("default").await;
+    let until = state.retry_at.expect("the lock-out's end is saved");
+    assert!(until > Utc::now() + Duration::minutes(14), "{until}");
+    assert_eq!(state.last_failure.as_ref().map(|f| f.kind), Some(FailureKind::RateLimited));
+    let beside: Vec<String> = std::fs::read_dir(h.store_path().parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!beside.iter().any(|name| name.contains("rate-limited")), "no lock-out file of its own: {beside:?}");
+
     // The next run does not ask again during the lock-out, and says the same.
     let again = h.run(&["token"]).await.expect(4);
     again.one_line_error("wait until");
     assert_eq!(h.emulator.counters().token_refresh, 10, "no request during the lock-out");
+    // Nor does another program using the library on the same token file.
+    let endpoints = Endpoints::zoho_custom(&h.accounts("us"), None, &[h.accounts("eu").as_str()]).unwrap();
+    let config = ClientConfig::new(CLIENT_ID, endpoints).client_secret(ClientSecret::new(CLIENT_SECRET));
+    let other = Flow::new(config, Arc::new(ReqwestClient::new().unwrap()))
+        .with_store(Arc::new(h.store().await), "default")
+        .restore_from_store()
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = other.renew_if_due().await.expect_err("the shared lock-out holds");
+    assert!(refused.is_rate_limited());
+    assert_eq!(refused.retry_at(), Some(until));
+    assert_eq!(h.emulator.counters().token_refresh, 10, "no request from the other program either");
+
     let status = h.run(&["status"]).await.expect(0);
     assert!(status.stdout.contains("rate limited:   until"), "{}", status.stdout);
+    let status = h.run(&["status", "--json"]).await.expect(0);
+    let list: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert!(list[0]["rate_limited_until"].is_string(), "{list}");
+    assert_eq!(list[0]["renewal"]["last_failure"]["kind"], "rate_limited");
 
     // A new login starts afresh.
     h.login(&[]).await.expect(0);
     h.run(&["token"]).await.expect(0);
     assert!(!h.run(&["status"]).await.stdout.contains("rate limited"));
+    assert!(h.refresh_state("default").await.is_clear());
+}
+
+#[tokio::test]
+async fn token_loads_the_secret_only_to_renew() {
+    let h = Harness::start().await;
+    h.login(&[]).await.expect(0);
+    let (_, saved) = h.saved("default").await.unwrap();
+    let without_secret = |args: &[&str]| {
+        let mut command = h.command(args);
+        command.env_remove("ZOHO_CLIENT_SECRET");
+        command
+    };
+
+    // A fresh token: no secret needed, as for a cron job that has none.
+    let fresh = common::output(without_secret(&["token"])).await.expect(0);
+    assert_eq!(fresh.stdout.trim(), saved.access_token().expose_secret());
+
+    // A token due for renewal: the secret is needed, and its absence is a configuration error
+    // that sends nothing.
+    h.set_expiry("default", Utc::now() - Duration::seconds(1)).await;
+    let due = common::output(without_secret(&["token"])).await.expect(6);
+    due.one_line_error("no client secret: set ZOHO_CLIENT_SECRET");
+    assert_eq!(due.stdout, "");
+    assert_eq!(h.emulator.counters().token_refresh, 0, "no request without the secret");
+}
+
+#[tokio::test]
+async fn a_failed_renewal_prints_the_saved_token_only_while_the_failure_passes_by_itself() {
+    let h = Harness::start().await;
+    for profile in ["network", "backoff", "secret", "revoked"] {
+        h.login(&["-p", profile]).await.expect(0);
+        // Inside the five-minute margin, so due for renewal, but still working.
+        h.set_expiry(profile, Utc::now() + Duration::seconds(120)).await;
+    }
+
+    // The accounts server answers with a proxy's error page: the saved token still works, and the
+    // next run tries again.
+    h.emulator.set_fault(Some(Fault::BadGatewayHtml));
+    let run = h.run(&["token", "-v", "-p", "network"]).await.expect(0);
+    assert_eq!(run.stdout.trim(), h.saved("network").await.unwrap().1.access_token().expose_secret());
+    assert!(run.stderr.contains("the saved access token still works"), "{}", run.stderr);
+    h.emulator.set_fault(None);
+
+    // Another process's failure is in the store with its backoff: the saved token is printed
+    // without a request while it works, and the wait is named once it has expired.
+    let requests = h.emulator.counters().token_refresh;
+    let backoff = RefreshState {
+        failures: 1,
+        retry_at: Some(Utc::now() + Duration::minutes(10)),
+        last_failure: Some(FailureRecord { kind: FailureKind::Transient, code: None, at: Utc::now() }),
+        renewed_at: None,
+    };
+    h.set_refresh_state("backoff", backoff.clone()).await;
+    let run = h.run(&["token", "-p", "backoff"]).await.expect(0);
+    assert_eq!(run.stdout.trim(), h.saved("backoff").await.unwrap().1.access_token().expose_secret());
+    h.set_expiry("backoff", Utc::now() - Duration::seconds(1)).await;
+    h.set_refresh_state("backoff", backoff).await;
+    h.run(&["token", "-p", "backoff"]).await.expect(5).one_line_error("the next attempt is after");
+    assert_eq!(h.emulator.counters().token_refresh, requests, "no request during another process's backoff");
+
+    // A client secret Zoho refuses: a person must act, so nothing is printed.
+    let mut command = h.command(&["token", "-p", "secret"]);
+    command.env("ZOHO_CLIENT_SECRET", "not-the-secret");
+    let run = common::output(command).await.expect(6);
+    run.one_line_error("Zoho does not accept this client id and secret");
+    assert_eq!(run.stdout, "");
+
+    // A revoked grant: Zoho ended its access tokens too, so the saved one is not printed.
+    let (_, tokens) = h.saved("revoked").await.unwrap();
+    h.revoke_at_server("us", tokens.refresh_token().unwrap().expose_secret()).await;
+    let run = h.run(&["token", "-p", "revoked"]).await.expect(3);
+    run.one_line_error("the refresh token was revoked or has expired (invalid_code)");
+    assert_eq!(run.stdout, "");
+}
+
+#[tokio::test]
+async fn status_json_with_nothing_saved_is_an_empty_list() {
+    let h = Harness::start().await;
+    let status = h.run(&["status", "--json"]).await.expect(0);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap(), serde_json::json!([]));
+    h.login(&[]).await.expect(0);
+    let status = h.run(&["status", "--json", "-p", "other"]).await.expect(0);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap(), serde_json::json!([]));
+    // For people it stays an error that says what to do.
+    h.run(&["status", "-p", "other"]).await.expect(3).one_line_error("run `zoho-oauth login --profile other` first");
+}
+
+#[tokio::test]
+async fn logout_revoke_ends_the_grant_at_zoho_and_deletes_it_here() {
+    let h = Harness::start().await;
+    h.login(&[]).await.expect(0);
+    let token = h.run(&["token"]).await.expect(0).stdout.trim().to_owned();
+    let logout = h.run(&["logout", "--revoke"]).await.expect(0);
+    assert!(logout.stdout.contains("Revoked the grant of profile \"default\""), "{}", logout.stdout);
+    assert_eq!(h.emulator.counters().revoke, 1);
+    assert!(h.saved("default").await.is_none(), "deleted here");
+    assert_eq!(h.call_api("us", &token).await, 401, "ended at Zoho");
+}
+
+#[tokio::test]
+async fn a_new_login_revokes_the_grant_it_replaces() {
+    let h = Harness::start().await;
+    h.login(&[]).await.expect(0);
+    let (_, first) = h.saved("default").await.unwrap();
+    let second = h.login(&[]).await.expect(0);
+    assert!(second.stdout.contains("Revoked the previous grant of this profile"), "{}", second.stdout);
+    assert_eq!(h.emulator.counters().revoke, 1);
+    assert_eq!(h.call_api("us", first.access_token().expose_secret()).await, 401, "the old grant is gone");
+    let (_, now) = h.saved("default").await.unwrap();
+    assert_eq!(h.call_api("us", now.access_token().expose_secret()).await, 200, "the new one works");
+
+    // When the old grant cannot be revoked, the login still succeeds and says why: here the old
+    // grant lives at a data center the new settings no longer trust.
+    h.emulator.set_user_data_center("eu");
+    h.login(&["-p", "moved"]).await.expect(0);
+    let (_, at_eu) = h.saved("moved").await.unwrap();
+    let code = h.emulator.issue_self_client_code("us", CLIENT_ID, "ZohoCRM.modules.ALL", Duration::minutes(3));
+    let mut command = h.command(&["login", "-p", "moved", "--self-client", &code]);
+    command.env_remove("ZOHO_TRUST_ACCOUNTS_URLS");
+    let third = common::output(command).await.expect(0);
+    assert!(third.stdout.contains("Logged in"), "{}", third.stdout);
+    assert!(third.stderr.contains(&format!("warning: the previous grant at {} was not revoked", h.accounts("eu"))));
+    assert!(third.stderr.contains("not trusted"), "{}", third.stderr);
+    assert_eq!(h.emulator.counters().revoke, 1, "nothing sent to an untrusted server");
+    assert_eq!(h.call_api("eu", at_eu.access_token().expose_secret()).await, 200, "that grant lives on");
+}
+
+#[tokio::test]
+async fn a_self_client_code_is_read_from_stdin() {
+    let h = Harness::start().await;
+    let code = h.emulator.issue_self_client_code("us", CLIENT_ID, "ZohoCRM.modules.ALL", Duration::minutes(3));
+    let login = h.run_with_stdin(&["login", "--self-client", "-"], &format!("{code}\n")).await.expect(0);
+    assert!(login.stdout.contains("ZohoCRM.modules.ALL"), "{}", login.stdout);
+    let token = h.run(&["token"]).await.expect(0);
+    assert_eq!(h.call_api("us", token.stdout.trim()).await, 200);
+    let help = h.run(&["login", "--help"]).await.expect(0);
+    assert!(help.stdout.contains("--self-client -"), "the documented way:\n{}", help.stdout);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn ctrl_c_while_waiting_exits_130() {
+    let h = Harness::start().await;
+    let pending = h.start_login_waiting(&[]).await;
+    pending.interrupt();
+    let run = pending.finish().await.expect(130);
+    run.ends_with_error("interrupted while waiting for the browser; nothing was saved");
+    assert!(h.saved("default").await.is_none());
+    let help = h.run(&["--help"]).await.expect(0);
+    assert!(help.stdout.contains("  130  interrupted (Ctrl-C)"), "{}", help.stdout);
+}
+
+#[tokio::test]
+async fn an_encrypted_token_file_holds_no_token_and_token_works_through_it() {
+    let h = Harness::start().await;
+    let key_file = h.dir.path().join("key");
+    std::fs::write(&key_file, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let encrypted = |args: &[&str]| {
+        let mut command = h.command(args);
+        command.env("ZOHO_ENCRYPTION_KEY_FILE", &key_file);
+        command
+    };
+    let code = h.emulator.issue_self_client_code("us", CLIENT_ID, "ZohoCRM.modules.ALL", Duration::minutes(3));
+    let mut login = encrypted(&["login", "--self-client", "-"]);
+    login.stdin(std::process::Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    {
+        use tokio::io::AsyncWriteExt as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{code}\n").as_bytes()).await.unwrap();
+    }
+    assert!(child.wait().await.unwrap().success());
+
+    let token = common::output(encrypted(&["token"])).await.expect(0);
+    let access = token.stdout.trim().to_owned();
+    assert_eq!(h.call_api("us", &access).await, 200);
+    let key = zoho_oauth::store::EncryptionKey::from_file(&key_file).unwrap();
+    let store = zoho_oauth::store::EncryptedStore::new(h.store().await, key);
+    let keys = store.keys().await.unwrap();
+    let tokens = store.load(&keys[0]).await.unwrap().unwrap().into_tokens();
+    let refresh = tokens.refresh_token().unwrap().expose_secret().to_owned();
+    let raw = std::fs::read(h.store_path()).unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(!raw.contains(&access) && !raw.contains(&refresh), "no token in the file's bytes:\n{raw}");
+
+    // Renewal goes through the encryption too.
+    let (key0, _) = (keys[0].clone(), ());
+    let sealed = store.load(&key0).await.unwrap().unwrap().into_tokens();
+    let stale = zoho_oauth::TokenSet::new(
+        sealed.access_token().clone(),
+        sealed.refresh_token().cloned(),
+        Utc::now() - Duration::seconds(1),
+        sealed.api_domain().cloned(),
+        sealed.accounts_server(),
+        sealed.scopes().clone(),
+    );
+    store.save(&key0, &stale).await.unwrap();
+    let renewed = common::output(encrypted(&["token"])).await.expect(0);
+    assert_ne!(renewed.stdout.trim(), access);
+    assert_eq!(h.emulator.counters().token_refresh, 1);
+    assert!(!std::fs::read_to_string(h.store_path()).unwrap().contains(renewed.stdout.trim()));
+    common::output(encrypted(&["status"])).await.expect(0);
+
+    // Without the key the tokens are not mistaken for plain ones.
+    h.run(&["token"]).await.expect(6).one_line_error("the saved tokens are encrypted");
+}
+
+#[tokio::test]
+async fn a_postgres_store_is_shared_through_its_url() {
+    let Some(url) = postgres_url() else { return };
+    let h = Harness::start().await;
+    // A profile of its own, so that runs sharing the database do not meet.
+    let profile = format!("cli-test-{}-{}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or(0));
+    let code = h.emulator.issue_self_client_code("us", CLIENT_ID, "ZohoCRM.modules.ALL", Duration::minutes(3));
+    let in_db = |args: &[&str]| {
+        let mut command = h.command(args);
+        command.env("ZOHO_STORE_URL", &url);
+        command
+    };
+    let mut login = in_db(&["login", "-p", &profile, "--self-client", "-"]);
+    login.stdin(std::process::Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    {
+        use tokio::io::AsyncWriteExt as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{code}\n").as_bytes()).await.unwrap();
+    }
+    assert!(child.wait().await.unwrap().success());
+    assert!(!h.store_path().exists(), "nothing in the token file");
+    let token = common::output(in_db(&["token", "-p", &profile])).await.expect(0);
+    assert_eq!(h.call_api("us", token.stdout.trim()).await, 200);
+    let status = common::output(in_db(&["status", "--json", "-p", &profile])).await.expect(0);
+    let list: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(list[0]["profile"], profile.as_str());
+    common::output(in_db(&["logout", "--revoke", "-p", &profile])).await.expect(0);
+    assert_eq!(h.call_api("us", token.stdout.trim()).await, 401);
+    let status = common::output(in_db(&["status", "--json", "-p", &profile])).await.expect(0);
+    assert_eq!(status.stdout.trim(), "[]");
+}
+
+/// The test database, from `ZOHO_OAUTH_TEST_POSTGRES_URL`; without it the test says it was
+/// skipped, except under `CI=true`, where it must run.
+fn postgres_url() -> Option<String> {
+    match std::env::var("ZOHO_OAUTH_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "ZOHO_OAUTH_TEST_POSTGRES_URL is not set: under CI=true the PostgreSQL test must run"
+            );
+            println!("skipped: ZOHO_OAUTH_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
 }
 
 #[tokio::test]
@@ -453,4 +748,109 @@ async fn no_secret_in_any_output_at_the_most_verbose_level() {
     for printed in &tokens_printed {
         assert!(printed.ends_with('\n') && secrets.contains(&printed.trim().to_owned()), "{printed}");
     }
+}
+
+/// What a terminal shows after `written`, line by line: `\r` returns to the start of the line,
+/// `\n` starts the next one, other characters overwrite the cell under the cursor.
+#[cfg(unix)]
+fn screen(written: &str) -> Vec<String> {
+    let mut lines: Vec<Vec<char>> = vec![Vec::new()];
+    let mut cursor = 0;
+    for c in written.chars() {
+        match c {
+            '\r' => cursor = 0,
+            '\n' => {
+                lines.push(Vec::new());
+                cursor = 0;
+            }
+            c => {
+                let line = lines.last_mut().unwrap();
+                if cursor < line.len() {
+                    line[cursor] = c;
+                } else {
+                    line.push(c);
+                }
+                cursor += 1;
+            }
+        }
+    }
+    lines.into_iter().map(|l| l.into_iter().collect::<String>().trim_end().to_owned()).collect()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_countdown_on_a_terminal_leaves_no_stray_characters_and_is_wiped() {
+    use std::io::Read as _;
+    use std::sync::Mutex;
+
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+    let h = Harness::start().await;
+    // A pseudo-terminal for the tool's stderr: the countdown is drawn only on a terminal.
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
+    let shown = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let shown = shown.clone();
+        let mut master = std::fs::File::from(master);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            // The read ends with an error (EIO) once the tool has exited and closed the terminal.
+            while let Ok(n @ 1..) = master.read(&mut buffer) {
+                shown.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+    };
+
+    // 61 seconds: the countdown starts at "1m 1s left" and drops below a minute two seconds later.
+    let mut command = h.command(&["login", "--no-browser", "--timeout", "61"]);
+    command.stderr(std::process::Stdio::from(terminal));
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    let url = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let text = shown.lock().unwrap().clone();
+            if text.contains("59s left") {
+                let line = text.lines().find(|l| l.contains("/oauth/v2/auth?")).unwrap().trim().to_owned();
+                return line;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the countdown drops below a minute");
+    let location = h.consent(&url).await;
+    let (status, _) = h.get(&location).await;
+    assert_eq!(status, 200);
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(exit.success());
+    reader.join().unwrap();
+    let written = shown.lock().unwrap().clone();
+
+    // Replay the output frame by frame: each state of the countdown's line reads "  <time> left"
+    // and nothing else.
+    let start = written.find("\r  1m 1s left").expect("the countdown was drawn");
+    let tail = &written[start..];
+    let end = tail.find('\n').unwrap_or(tail.len());
+    let countdown = &tail[..end];
+    let before = &written[..start];
+    let mut frames = 0;
+    for (at, _) in countdown.match_indices('\r').skip(1) {
+        let line = screen(&format!("{before}{}", &countdown[..at])).pop().unwrap();
+        if line.is_empty() {
+            continue;
+        }
+        frames += 1;
+        let text = line.trim_start();
+        let (time, rest) = text.split_once(" left").unwrap_or_else(|| panic!("a frame reads {line:?}"));
+        assert_eq!(rest, "", "nothing after the countdown: {line:?}");
+        assert!(time.chars().all(|c| c.is_ascii_digit() || matches!(c, 'm' | 's' | ' ')), "{line:?}");
+    }
+    assert!(frames >= 3, "1m 1s, 1m 0s and 59s were shown: {countdown:?}");
+    // At the end the countdown's line is blank: the next output starts on a clean line.
+    let lines = screen(&written);
+    assert!(!lines.iter().any(|l| l.contains(" left")), "the countdown was wiped:\n{}", lines.join("\n"));
 }

@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use tokio::process::{Child, ChildStderr, Command};
 use zoho_accounts_emulator::{ClientRegistration, Emulator, EmulatorConfig};
-use zoho_oauth::{FileStore, HttpClient as _, ManualClock, RequestKind, ReqwestClient, StoreKey, TokenSet, TokenStore};
+use zoho_oauth::{
+    FileStore, HttpClient as _, ManualClock, RefreshState, RequestKind, ReqwestClient, StoreKey, TokenSet, TokenStore,
+};
 
 pub const CLIENT_ID: &str = "1000.CLITESTCLIENT";
 pub const CLIENT_SECRET: &str = "cli-test-client-secret-7f3e9a1c5b";
@@ -124,6 +126,26 @@ impl Harness {
         output(self.command(args)).await
     }
 
+    /// Runs the binary with `args`, writing `input` to its stdin.
+    pub async fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        use tokio::io::AsyncWriteExt as _;
+        let mut command = self.command(args);
+        command.stdin(Stdio::piped());
+        let mut child = command.spawn().expect("the binary starts");
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        stdin.write_all(input.as_bytes()).await.expect("stdin takes the input");
+        drop(stdin);
+        let output = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+            .await
+            .expect("the binary finishes in time")
+            .expect("the binary runs");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+            stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+        }
+    }
+
     /// Starts `login --no-browser` and waits until it shows the authorization URL.
     pub async fn start_login(&self, args: &[&str]) -> Pending {
         let mut all = vec!["login", "--no-browser"];
@@ -143,6 +165,13 @@ impl Harness {
             assert!(body.contains("You can close this window"), "{body}");
         }
         run
+    }
+
+    /// Starts `login --no-browser` and waits until it says that it waits for the browser.
+    pub async fn start_login_waiting(&self, args: &[&str]) -> Pending {
+        let mut all = vec!["login", "--no-browser"];
+        all.extend_from_slice(args);
+        Pending::spawn(self.command(&all), "Waiting for the browser").await
     }
 
     /// Starts `token -v` and waits until it says that it renews the token.
@@ -217,6 +246,23 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// Writes `state` into the store entry of `profile`, as another process sharing the store
+    /// would after a failed renewal.
+    pub async fn set_refresh_state(&self, profile: &str, state: RefreshState) {
+        let (key, _) = self.saved(profile).await.expect("tokens are saved");
+        let store = self.store().await;
+        let record = store.load(&key).await.expect("load").expect("saved");
+        store.update(&key, &record.with_refresh_state(state)).await.expect("update");
+    }
+
+    /// The refresh state saved for `profile`.
+    pub async fn refresh_state(&self, profile: &str) -> RefreshState {
+        let (key, _) = self.saved(profile).await.expect("tokens are saved");
+        self.store().await.load(&key).await.expect("load").expect("saved").refresh_state().clone()
+    }
+}
+
 /// A run in progress that has printed an awaited line: a `login` waiting for the browser, or a
 /// `token` about to renew.
 pub struct Pending {
@@ -255,6 +301,14 @@ impl Pending {
             panic!("the run ended without {awaited:?}; stderr:\n{seen}\nstdout:\n{stdout}");
         };
         Self { child, stderr, seen, url }
+    }
+
+    /// Sends SIGINT, as Ctrl-C in a terminal does.
+    #[cfg(unix)]
+    pub fn interrupt(&self) {
+        let pid = self.child.id().expect("the child runs");
+        let status = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill runs");
+        assert!(status.success(), "SIGINT was sent");
     }
 
     /// Waits for the tool to exit.
