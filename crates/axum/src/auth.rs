@@ -336,7 +336,10 @@ impl ZohoAuth {
         }
         let PendingLogin { flow, return_to, started_at } = pending;
         let flow = self.inner.flow.clone().resume(flow).map_err(|e| fail(e.into()))?;
-        let session = match flow.exchange(callback_query).await {
+        // The flow is given the whole callback URL: a bare query whose values hold `://` or `?`
+        // (an unencoded `accounts-server`, say) would be read as a URL of its own.
+        let callback = format!("{}?{}", self.redirect_uri(), callback_query.trim_start_matches('?'));
+        let session = match flow.exchange(&callback).await {
             Ok(session) => session,
             Err(error) if matches!(error.error(), zoho_oauth::Error::StateMismatch) => {
                 let flow =
