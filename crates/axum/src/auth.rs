@@ -539,3 +539,62 @@ fn revoke_in_background(session: Flow<Authorized>, what: &'static str) {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use zoho_oauth::{ClientSecret, DataCenter, Endpoints, MemoryStore, Scopes};
+
+    use super::*;
+
+    fn build(base: &str) -> Result<ZohoAuth, Error> {
+        let config = ClientConfig::new("1000.TEST", Endpoints::zoho(DataCenter::Eu, Environment::Production))
+            .client_secret(ClientSecret::new("test-secret"))
+            .scopes(Scopes::zoho(["ZohoCRM.users.READ"]).expect("a valid scope"));
+        ZohoAuth::builder(config, Arc::new(MemoryStore::new()), base).build()
+    }
+
+    #[test]
+    fn the_redirect_uri_and_cookie_flags_follow_the_public_base_url() {
+        let auth = build("https://reports.example.com/").expect("an https base");
+        assert_eq!(auth.redirect_uri().as_str(), "https://reports.example.com/auth/callback");
+        assert!(auth.inner.cookies.secure, "https means Secure cookies");
+        assert_eq!(auth.public_origin(), "https://reports.example.com");
+
+        let behind_prefix = build("https://example.com/reports/").expect("a base with a path");
+        assert_eq!(behind_prefix.redirect_uri().as_str(), "https://example.com/reports/auth/callback");
+
+        let local = build("http://127.0.0.1:3000/").expect("http on loopback");
+        assert!(!local.inner.cookies.secure, "plain http on loopback cannot carry Secure cookies");
+    }
+
+    #[test]
+    fn an_unsafe_public_base_url_is_refused() {
+        for base in [
+            "http://reports.example.com/",
+            "https://example.com/reports",
+            "https://example.com/?a=b",
+            "ftp://x/",
+            "nonsense",
+        ] {
+            assert!(matches!(build(base), Err(Error::PublicBaseUrl)), "{base} was accepted");
+        }
+    }
+
+    #[test]
+    fn pending_sign_ins_are_bounded_and_used_once() {
+        let config = ClientConfig::new("1000.TEST", Endpoints::zoho(DataCenter::Eu, Environment::Production))
+            .scopes(Scopes::zoho(["ZohoCRM.users.READ"]).expect("a valid scope"));
+        let auth = ZohoAuth::builder(config, Arc::new(MemoryStore::new()), "https://a.example/")
+            .max_pending_logins(2)
+            .build()
+            .expect("a valid configuration");
+        let (url, first) = auth.start_login(Some("//evil.example"));
+        assert_eq!(first.return_to(), "/", "an off-site next is replaced");
+        assert!(url.query().is_some_and(|q| q.contains("code_challenge_method=S256") && q.contains("state=")));
+        let id = auth.keep_pending(first).expect("room for one");
+        auth.keep_pending(auth.start_login(None).1).expect("room for two");
+        assert!(matches!(auth.keep_pending(auth.start_login(None).1), Err(Error::TooManyPendingLogins)));
+        assert!(auth.take_pending(&id).is_some());
+        assert!(auth.take_pending(&id).is_none(), "a pending sign-in is used once");
+    }
+}

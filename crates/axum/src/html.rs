@@ -124,12 +124,16 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_error_page_never_echoes_the_server_text() {
-        let error = LoginError::Denied { error: "<script>evil</script>".to_owned() };
+    #[tokio::test]
+    async fn the_error_page_never_echoes_the_server_text() {
+        let error = LoginError::Denied { error: "evil-server-text".to_owned() };
         let response = login_error(&error, "/auth/login", "/");
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
         assert_eq!(response.headers()[header::REFERRER_POLICY], "no-referrer");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("a small body");
+        let body = String::from_utf8(body.to_vec()).expect("utf-8");
+        assert!(body.contains("Sign-in cancelled"), "{body}");
+        assert!(!body.contains("evil-server-text"), "{body}");
     }
 }
