@@ -191,10 +191,20 @@ impl CliError {
                     "the accounts server sent an unreadable answer (HTTP {status}, {kind}: {excerpt}); try again later"
                 ),
             ),
-            FlowError::Transport(error) => Self::new(
+            // "Could not reach" only when no connection was made; a timeout, a cut-off answer or a
+            // refused redirect did reach a server, and saying otherwise sends people to the wrong fix.
+            FlowError::Transport(error) if error.is_connect() => Self::new(
                 Exit::Network,
-                format!("could not reach the accounts server ({error}); check the network and try again"),
+                match error.detail() {
+                    Some(detail) => {
+                        format!("could not reach the accounts server ({detail}); check the network and try again")
+                    }
+                    None => "could not reach the accounts server; check the network and try again".to_owned(),
+                },
             ),
+            FlowError::Transport(error) => {
+                Self::new(Exit::Network, format!("the request to the accounts server failed: {error}; try again later"))
+            }
             FlowError::Store(error) => Self::config(format!("{error}; fix the token file and try again")),
             FlowError::NotSaved { source, .. } => Self::config(format!(
                 "new tokens could not be saved ({source}); fix the token file (permissions, disk space) and try again"

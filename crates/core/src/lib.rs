@@ -36,5 +36,6 @@ pub use scope::{Scope, Scopes};
 pub use secret::{AccessToken, AuthorizationCode, ClientSecret, CsrfState, PkceVerifier, RefreshToken};
 pub use token::{DEFAULT_ACCESS_TOKEN_LIFETIME, TokenResponse, TokenSet};
 pub use transport::{
-    BoxFuture, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError, TransportErrorKind,
+    BodyStream, BoxFuture, Bytes, HttpClient, HttpRequest, HttpResponse, Redirected, RequestKind, ResponseBody,
+    StreamingResponse, TransportError, TransportErrorKind,
 };

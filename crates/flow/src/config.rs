@@ -8,6 +8,7 @@ use url::Url;
 use zoho_oauth_core::{ClientSecret, Endpoints, Scopes, SharedClock, SystemClock};
 
 use crate::error::{Error, Result};
+use crate::http::HttpPolicy;
 
 /// The default refresh margin: a token is renewed when it has less than five minutes left.
 ///
@@ -131,6 +132,7 @@ pub struct ClientConfig {
     pub(crate) prompt: Option<Prompt>,
     pub(crate) refresh: RefreshPolicy,
     pub(crate) clock: SharedClock,
+    pub(crate) http: HttpPolicy,
 }
 
 impl ClientConfig {
@@ -150,6 +152,7 @@ impl ClientConfig {
             prompt: zoho.then_some(Prompt::Consent),
             refresh: RefreshPolicy::default(),
             clock: Arc::new(SystemClock),
+            http: HttpPolicy::default(),
         }
     }
 
@@ -231,6 +234,18 @@ impl ClientConfig {
         self
     }
 
+    /// Sets what is enforced above the HTTP client on every request: retries, the total timeout,
+    /// redirect refusal and body caps (default [`HttpPolicy::default`]).
+    pub fn http_policy(mut self, policy: HttpPolicy) -> Self {
+        self.http = policy;
+        self
+    }
+
+    /// The HTTP policy applied to every request.
+    pub fn http(&self) -> &HttpPolicy {
+        &self.http
+    }
+
     /// The client id.
     pub fn client_id(&self) -> &str {
         &self.client_id
@@ -253,6 +268,7 @@ impl fmt::Debug for ClientConfig {
             .field("access_type", &self.access_type)
             .field("prompt", &self.prompt)
             .field("refresh", &self.refresh)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }

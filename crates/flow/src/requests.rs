@@ -29,7 +29,7 @@ pub(crate) enum Revocable<'a> {
 /// Sends a token request to `endpoints` and reads the answer in one parse.
 pub(crate) async fn token(client: &Client, endpoints: &Endpoints, grant: Grant<'_>) -> Result<TokenResponse> {
     let (request, kind) = token_request(client, endpoints, grant)?;
-    let response = client.http.execute(request, kind).await?;
+    let response = client.config.http.execute(&*client.http, request, kind).await?;
     Ok(dialect::read_token_answer(endpoints.dialect(), &response)?)
 }
 
@@ -61,7 +61,7 @@ fn token_request(client: &Client, endpoints: &Endpoints, grant: Grant<'_>) -> Re
 /// Sends a revocation request to `endpoints`.
 pub(crate) async fn revoke(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) -> Result<()> {
     let request = revoke_request(client, endpoints, token)?;
-    let response = client.http.execute(request, RequestKind::Revoke).await?;
+    let response = client.config.http.execute(&*client.http, request, RequestKind::Revoke).await?;
     Ok(dialect::read_revocation_answer(endpoints.dialect(), &response)?)
 }
 

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
 use zoho_oauth_core::{
-    AccessToken, BoxFuture, Clock, DataCenter, Endpoints, Environment, HttpClient, HttpRequest, HttpResponse,
-    ManualClock, RefreshToken, RequestKind, Scopes, TokenSet, TransportError, TransportErrorKind,
+    AccessToken, BoxFuture, Clock, DataCenter, Endpoints, Environment, HttpClient, HttpRequest, ManualClock,
+    RefreshToken, RequestKind, Scopes, StreamingResponse, TokenSet, TransportError, TransportErrorKind,
 };
 use zoho_oauth_flow::{Authorized, ClientConfig, Error, Flow};
 
@@ -35,7 +35,11 @@ impl Scripted {
 }
 
 impl HttpClient for Scripted {
-    fn execute(&self, _request: HttpRequest, kind: RequestKind) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+    fn execute(
+        &self,
+        _request: HttpRequest,
+        kind: RequestKind,
+    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
         assert_eq!(kind, RequestKind::Refresh);
         self.refreshes.fetch_add(1, Ordering::SeqCst);
         let next = self.script.lock().unwrap().pop_front().unwrap_or_else(|| {
@@ -49,7 +53,7 @@ impl HttpClient for Scripted {
             Ok(http::Response::builder()
                 .status(status)
                 .header("content-type", "application/json")
-                .body(body.into_bytes())
+                .body(body.into())
                 .unwrap())
         })
     }

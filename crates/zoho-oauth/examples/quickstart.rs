@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use zoho_accounts_emulator::{Emulator, EmulatorConfig};
-use zoho_oauth::{ClientConfig, ClientSecret, Endpoints, Flow, HttpClient, RequestKind, ReqwestClient, Scopes};
+use zoho_oauth::{ClientConfig, ClientSecret, Endpoints, Flow, HttpPolicy, RequestKind, ReqwestClient, Scopes};
 
 const CLIENT_ID: &str = "1000.DEMOCLIENT";
 const CLIENT_SECRET: &str = "demo-client-secret";
@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
 /// Follows the authorization URL the way a browser would; the emulator consents at once.
 async fn headless_consent(http: &ReqwestClient, url: &url::Url) -> anyhow::Result<String> {
     let request = http::Request::get(url.as_str()).body(Vec::new())?;
-    let response = http.execute(request, RequestKind::Api).await?;
+    let response = HttpPolicy::default().execute(http, request, RequestKind::Api).await?;
     let location = response.headers().get("location").context("the consent page redirects back")?;
     Ok(location.to_str()?.to_owned())
 }
@@ -92,7 +92,7 @@ async fn call_crm(http: &ReqwestClient, api: &url::Url, authorization: http::Hea
     let request = http::Request::get(api.join("/crm/v8/users?type=CurrentUser")?.as_str())
         .header(http::header::AUTHORIZATION, authorization)
         .body(Vec::new())?;
-    let response = http.execute(request, RequestKind::Api).await?;
+    let response = HttpPolicy::default().execute(http, request, RequestKind::Api).await?;
     let body: serde_json::Value = serde_json::from_slice(response.body())?;
     Ok(match response.status().as_u16() {
         200 => format!("200 OK (user: {})", body["users"][0]["full_name"].as_str().unwrap_or("?")),

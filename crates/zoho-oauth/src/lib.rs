@@ -9,17 +9,17 @@
 use std::sync::Arc;
 
 pub use zoho_oauth_core::{
-    AccessToken, AuthorizationCode, Callback, ClientAuth, ClientSecret, Clock, CsrfState, DataCenter, Dialect,
-    Endpoints, Environment, ErrorCode, HttpClient, HttpRequest, HttpResponse, MalformedKind, ManualClock, PkceVerifier,
-    RefreshToken, RequestKind, Scope, Scopes, ServerError, SharedClock, SystemClock, TokenSet, TransportError,
-    TransportErrorKind,
+    AccessToken, AuthorizationCode, BodyStream, Bytes, Callback, ClientAuth, ClientSecret, Clock, CsrfState,
+    DataCenter, Dialect, Endpoints, Environment, ErrorCode, HttpClient, HttpRequest, HttpResponse, MalformedKind,
+    ManualClock, PkceVerifier, Redirected, RefreshToken, RequestKind, ResponseBody, Scope, Scopes, ServerError,
+    SharedClock, StreamingResponse, SystemClock, TokenSet, TransportError, TransportErrorKind,
 };
 pub use zoho_oauth_flow::{
-    AccessType, Authorized, ClientConfig, CodeIssued, CurrentToken, DEFAULT_REFRESH_MARGIN, Error, ExchangeError,
-    FailureKind, Flow, FlowState, Prompt, Redirect, RefreshError, RefreshPolicy, Result, RevokeError, SelfClient,
-    Unauthorized,
+    AccessType, Authorized, ClientConfig, CodeIssued, CurrentToken, DEFAULT_API_BODY_LIMIT, DEFAULT_REFRESH_MARGIN,
+    DEFAULT_TIMEOUT, Error, ExchangeError, FailureKind, Flow, FlowState, HttpPolicy, Prompt, Redirect, RefreshError,
+    RefreshPolicy, Result, RetryPolicy, RevokeError, SelfClient, TOKEN_BODY_LIMIT, Unauthorized,
 };
-pub use zoho_oauth_reqwest::{ReqwestClient, ReqwestClientBuilder, RetryPolicy};
+pub use zoho_oauth_reqwest::{ReqwestClient, ReqwestClientBuilder};
 pub use zoho_oauth_store::{
     FailureRecord, FileStore, MemoryStore, Record, RefreshState, StoreKey, StoreLock, TokenStore,
 };
