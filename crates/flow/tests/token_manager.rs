@@ -12,7 +12,7 @@ use zoho_oauth_core::{
     AccessToken, BoxFuture, Clock, DataCenter, Endpoints, Environment, HttpClient, HttpRequest, ManualClock,
     RefreshToken, RequestKind, Scopes, StreamingResponse, TokenSet, TransportError, TransportErrorKind,
 };
-use zoho_oauth_flow::{Authorized, ClientConfig, Error, Flow};
+use zoho_oauth_flow::{Authorized, ClientConfig, Error, Flow, HttpPolicy, RetryPolicy};
 
 /// Answers refresh requests from a script; once the script is empty, with fresh tokens.
 #[derive(Debug, Default)]
@@ -72,8 +72,10 @@ fn initial_tokens(clock: &ManualClock, expires_in: Duration) -> TokenSet {
 }
 
 fn session(http: Arc<Scripted>, clock: &ManualClock, expires_in: Duration) -> Flow<Authorized> {
+    // No HTTP retries: these tests count the token manager's attempts, one request each.
     let config = ClientConfig::new("1000.CLIENT", Endpoints::zoho(DataCenter::Us, Environment::Production))
-        .clock(Arc::new(clock.clone()));
+        .clock(Arc::new(clock.clone()))
+        .http_policy(HttpPolicy::default().retry(RetryPolicy::none()));
     Flow::new(config, http).restore(initial_tokens(clock, expires_in)).unwrap()
 }
 
