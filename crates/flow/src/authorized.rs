@@ -83,6 +83,11 @@ impl Flow<Authorized> {
     }
 
     /// The API domain to call, e.g. `https://www.zohoapis.eu`, as the token response named it.
+    ///
+    /// It is not checked here: [`api_url`](Self::api_url), [`send`](Self::send) and
+    /// [`send_streaming`](Self::send_streaming) refuse one the endpoints do not trust. Code that
+    /// builds its own requests with [`authorization_header`](Self::authorization_header) should
+    /// check it with `Endpoints::trusts_api_domain` first.
     pub fn api_domain(&self) -> Option<Url> {
         self.state.manager.tokens().api_domain().cloned()
     }
