@@ -272,3 +272,26 @@ impl From<zoho_oauth::store::Error> for CliError {
         Self::config(error.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use zoho_oauth::{TransportError, TransportErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn only_a_connection_never_made_is_could_not_reach() {
+        let during = During::Refresh { profile: crate::config::DEFAULT_PROFILE };
+        let refused = FlowError::Transport(TransportError::new(TransportErrorKind::Connect, "Connection refused"));
+        assert_eq!(
+            CliError::from_flow(&refused, during).message(),
+            "could not reach the accounts server (Connection refused); check the network and try again"
+        );
+        for kind in [TransportErrorKind::Timeout, TransportErrorKind::Interrupted, TransportErrorKind::Redirect] {
+            let error = FlowError::Transport(TransportError::new(kind, ""));
+            let message = CliError::from_flow(&error, During::Refresh { profile: "default" }).message();
+            assert!(!message.contains("could not reach"), "{kind:?}: {message}");
+            assert!(message.starts_with("the request to the accounts server failed: "), "{message}");
+        }
+    }
+}
