@@ -213,10 +213,20 @@ impl CliError {
                     "the accounts server sent an unreadable answer (HTTP {status}, {kind}: {excerpt}); try again later"
                 ),
             ),
-            FlowError::Transport(error) => Self::new(
+            // "Could not reach" only when no connection was made; a timeout, a cut-off answer or a
+            // refused redirect did reach a server, and saying otherwise sends people to the wrong fix.
+            FlowError::Transport(error) if error.is_connect() => Self::new(
                 Exit::Network,
-                format!("could not reach the accounts server ({error}); check the network and try again"),
+                match error.detail() {
+                    Some(detail) => {
+                        format!("could not reach the accounts server ({detail}); check the network and try again")
+                    }
+                    None => "could not reach the accounts server; check the network and try again".to_owned(),
+                },
             ),
+            FlowError::Transport(error) => {
+                Self::new(Exit::Network, format!("the request to the accounts server failed: {error}; try again later"))
+            }
             FlowError::Store(error) => Self::config(format!("{error}; fix the token file and try again")),
             FlowError::NotSaved { source, .. } => Self::config(format!(
                 "new tokens could not be saved ({source}); fix the token file (permissions, disk space) and try again"
@@ -297,5 +307,28 @@ impl During<'_> {
 impl From<zoho_oauth::store::Error> for CliError {
     fn from(error: zoho_oauth::store::Error) -> Self {
         Self::config(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zoho_oauth::{TransportError, TransportErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn only_a_connection_never_made_is_could_not_reach() {
+        let during = During::Refresh { profile: crate::profile::DEFAULT_PROFILE };
+        let refused = FlowError::Transport(TransportError::new(TransportErrorKind::Connect, "Connection refused"));
+        assert_eq!(
+            CliError::from_flow(&refused, during).message(),
+            "could not reach the accounts server (Connection refused); check the network and try again"
+        );
+        for kind in [TransportErrorKind::Timeout, TransportErrorKind::Interrupted, TransportErrorKind::Redirect] {
+            let error = FlowError::Transport(TransportError::new(kind, ""));
+            let message = CliError::from_flow(&error, During::Refresh { profile: "default" }).message();
+            assert!(!message.contains("could not reach"), "{kind:?}: {message}");
+            assert!(message.starts_with("the request to the accounts server failed: "), "{message}");
+        }
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use zoho_oauth::core::transport::BoxFuture;
 use zoho_oauth::{
-    ClientConfig, Error, Flow, HttpClient, HttpRequest, HttpResponse, RequestKind, ReqwestClient, TransportError,
-    Unauthorized,
+    ClientConfig, Error, Flow, HttpClient, HttpPolicy, HttpRequest, HttpResponse, RequestKind, ReqwestClient,
+    ResponseBody, StreamingResponse, TOKEN_BODY_LIMIT, TransportError, Unauthorized,
 };
 
 /// One request the library sent to the token or revocation endpoint, and what came back.
@@ -48,10 +48,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new() -> anyhow::Result<Arc<Recorder>> {
-        let inner = ReqwestClient::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .build()?;
+        let inner = ReqwestClient::builder().connect_timeout(Duration::from_secs(5)).build()?;
         Ok(Arc::new(Recorder { inner, log: Mutex::new(Vec::new()) }))
     }
 
@@ -68,7 +65,8 @@ impl Recorder {
     /// Sends a request that is not the library's: a consent step, a discovery fetch, a resource
     /// call. It is not recorded.
     pub async fn send(&self, request: HttpRequest) -> anyhow::Result<HttpResponse> {
-        Ok(self.inner.execute(request, RequestKind::Api).await?)
+        let policy = HttpPolicy::default().timeout(Duration::from_secs(15));
+        Ok(policy.execute(&self.inner, request, RequestKind::Api).await?)
     }
 
     /// A flow for `config` whose every request goes through this recorder.
@@ -78,7 +76,11 @@ impl Recorder {
 }
 
 impl HttpClient for Recorder {
-    fn execute(&self, request: HttpRequest, kind: RequestKind) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+    fn execute(
+        &self,
+        request: HttpRequest,
+        kind: RequestKind,
+    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
         Box::pin(async move {
             let recorded = matches!(kind, RequestKind::CodeExchange | RequestKind::Refresh | RequestKind::Revoke);
             let basic_auth = request
@@ -87,7 +89,19 @@ impl HttpClient for Recorder {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.to_ascii_lowercase().starts_with("basic "));
             let result = self.inner.execute(request, kind).await;
-            if recorded {
+            if !recorded {
+                return result;
+            }
+            // The answer is read here, under the token endpoint's cap, to be recorded, and handed
+            // on in memory; the policy above this client still applies its own checks to it.
+            let result: Result<HttpResponse, TransportError> = match result {
+                Ok(response) => {
+                    let (parts, body) = response.into_parts();
+                    body.collect(TOKEN_BODY_LIMIT).await.map(|body| http::Response::from_parts(parts, body))
+                }
+                Err(error) => Err(error),
+            };
+            {
                 let header = |name: http::header::HeaderName| {
                     result
                         .as_ref()
@@ -105,7 +119,7 @@ impl HttpClient for Recorder {
                 };
                 self.log.lock().expect("the log is never poisoned").push(exchange);
             }
-            result
+            result.map(|response| response.map(ResponseBody::from))
         })
     }
 }

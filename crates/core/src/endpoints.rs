@@ -191,6 +191,9 @@ pub struct Endpoints {
     /// besides Zoho's own table: the emulator's data centers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     locations: Vec<(String, String)>,
+    /// Origins the user trusts with access tokens besides the ones the dialect trusts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    trusted_api_domains: Vec<String>,
 }
 
 impl Endpoints {
@@ -237,6 +240,7 @@ impl Endpoints {
             issuer: None,
             device_authorization_url: None,
             locations: Vec::new(),
+            trusted_api_domains: Vec::new(),
         }
     }
 
@@ -257,6 +261,7 @@ impl Endpoints {
             issuer: None,
             device_authorization_url: None,
             locations: Vec::new(),
+            trusted_api_domains: Vec::new(),
         })
     }
 
@@ -296,6 +301,50 @@ impl Endpoints {
     pub fn with_api_domain(mut self, api_domain: &str) -> Result<Self, Error> {
         self.api_domain = Some(parse_url(api_domain, "api domain")?);
         Ok(self)
+    }
+
+    /// Trusts `api_domain` (an origin such as `https://crm.example.com`) with access tokens: a token
+    /// response may name it, and `Flow::send` may call it, although the dialect would not trust it
+    /// (see [`Endpoints::trusts_api_domain`]). It must be `https`, or `http` on a loopback host.
+    pub fn with_trusted_api_domain(mut self, api_domain: &str) -> Result<Self, Error> {
+        let url = parse_url(api_domain, "api domain")?;
+        self.trusted_api_domains.push(origin_of(&url));
+        Ok(self)
+    }
+
+    /// Whether the library may send an access token to `url`'s origin: the API domain a token
+    /// response names, or the target of an API call.
+    ///
+    /// Trusted are, first, the API domain configured for these endpoints and the ones given to
+    /// [`Endpoints::with_trusted_api_domain`]; then, over `https` only (or `http` on a loopback host
+    /// when the token endpoint itself is on loopback, as with an emulator):
+    /// - for Zoho, a Zoho API domain of any data center in the configured environment
+    ///   (`www.zohoapis.<tld>` in production, `sandbox.` and `developer.` in the others), and, when
+    ///   the token endpoint is on loopback, any loopback origin;
+    /// - for a standard server, any origin (RFC 6749 does not define `api_domain`; the caller chose the host).
+    ///
+    /// A URL with a user name or password is never trusted.
+    pub fn trusts_api_domain(&self, url: &Url) -> bool {
+        if !url.username().is_empty() || url.password().is_some() || url.host().is_none() {
+            return false;
+        }
+        let origin = origin_of(url);
+        if self.trusted_api_domains.contains(&origin)
+            || self.api_domain.as_ref().is_some_and(|d| origin_of(d) == origin)
+        {
+            return true;
+        }
+        let local = is_loopback(url) && is_loopback(&self.token_url);
+        let secure = match url.scheme() {
+            "https" => true,
+            "http" => local,
+            _ => false,
+        };
+        secure
+            && match self.dialect {
+                Dialect::Zoho => local || is_zoho_api_domain(&origin, self.environment),
+                Dialect::Standard => true,
+            }
     }
 
     /// The dialect the server speaks.
@@ -426,6 +475,11 @@ impl Endpoints {
     }
 }
 
+/// Whether `origin` is a Zoho API domain of any data center in `environment`.
+fn is_zoho_api_domain(origin: &str, environment: Environment) -> bool {
+    DataCenter::ALL.iter().any(|dc| dc.api_domain(environment) == origin)
+}
+
 fn zoho_paths(base: &Url) -> (Url, Url, Url) {
     let join = |path: &str| base.join(path).expect("joining an absolute path to an origin cannot fail");
     (join("/oauth/v2/auth"), join("/oauth/v2/token"), join("/oauth/v2/token/revoke"))
@@ -535,6 +589,46 @@ mod tests {
         ] {
             assert!(matches!(us.redirected_to(bad), Err(Error::UntrustedAccountsServer { .. })), "{bad}");
         }
+    }
+
+    #[test]
+    fn api_domains_are_trusted_by_dialect_environment_and_choice() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let us = Endpoints::zoho(DataCenter::Us, Environment::Production);
+        for good in ["https://www.zohoapis.com", "https://www.zohoapis.eu/", "https://www.zohoapis.com.au/crm/v8"] {
+            assert!(us.trusts_api_domain(&url(good)), "{good}");
+        }
+        for bad in [
+            "http://www.zohoapis.com",
+            "https://sandbox.zohoapis.com",
+            "https://www.zohoapis.com.evil.example",
+            "https://evil.example",
+            "https://user@www.zohoapis.com",
+            "https://www.zohoapis.com:8443",
+            "http://127.0.0.1:4000",
+            "ftp://www.zohoapis.com",
+        ] {
+            assert!(!us.trusts_api_domain(&url(bad)), "{bad}");
+        }
+        let sandbox = Endpoints::zoho(DataCenter::Eu, Environment::Sandbox);
+        assert!(sandbox.trusts_api_domain(&url("https://sandbox.zohoapis.in")));
+        assert!(!sandbox.trusts_api_domain(&url("https://www.zohoapis.eu")));
+        let trusted = us.clone().with_trusted_api_domain("https://crm.example.com").unwrap();
+        assert!(trusted.trusts_api_domain(&url("https://crm.example.com/crm/v8")));
+        assert!(!trusted.trusts_api_domain(&url("https://crm.example.com:444")));
+        assert!(us.clone().with_trusted_api_domain("http://crm.example.com").is_err());
+
+        // On loopback (an emulator), loopback origins are trusted; nothing in clear elsewhere is.
+        let emu = Endpoints::zoho_custom("http://127.0.0.1:4000", None, &[]).unwrap();
+        assert!(emu.trusts_api_domain(&url("http://127.0.0.1:4001")));
+        assert!(emu.trusts_api_domain(&url("https://www.zohoapis.com")));
+        assert!(!emu.trusts_api_domain(&url("http://crm.example.com")));
+        assert!(!emu.trusts_api_domain(&url("https://crm.example.com")));
+
+        let standard = Endpoints::standard("https://as.example/auth", "https://as.example/token", None).unwrap();
+        assert!(standard.trusts_api_domain(&url("https://api.example")));
+        assert!(!standard.trusts_api_domain(&url("http://api.example")));
+        assert!(!standard.trusts_api_domain(&url("http://127.0.0.1:80")));
     }
 
     #[test]

@@ -38,5 +38,6 @@ pub use scope::{Scope, Scopes};
 pub use secret::{AccessToken, AuthorizationCode, ClientSecret, CsrfState, DeviceCode, PkceVerifier, RefreshToken};
 pub use token::{DEFAULT_ACCESS_TOKEN_LIFETIME, Renewal, TokenResponse, TokenSet};
 pub use transport::{
-    BoxFuture, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError, TransportErrorKind,
+    BodyStream, BoxFuture, Bytes, HttpClient, HttpRequest, HttpResponse, Redirected, RequestKind, ResponseBody,
+    StreamingResponse, TransportError, TransportErrorKind,
 };

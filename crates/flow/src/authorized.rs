@@ -4,7 +4,7 @@ use std::fmt;
 
 use http::HeaderValue;
 use url::Url;
-use zoho_oauth_core::{HttpRequest, HttpResponse, RequestKind, TokenSet, dialect};
+use zoho_oauth_core::{HttpRequest, HttpResponse, RequestKind, ResponseBody, StreamingResponse, TokenSet, dialect};
 
 use crate::error::{Error, Result};
 use crate::flow::{Authorized, Flow, Unauthorized};
@@ -84,6 +84,11 @@ impl Flow<Authorized> {
     }
 
     /// The API domain to call, e.g. `https://www.zohoapis.eu`, as the token response named it.
+    ///
+    /// It is not checked here: [`api_url`](Self::api_url), [`send`](Self::send) and
+    /// [`send_streaming`](Self::send_streaming) refuse one the endpoints do not trust. Code that
+    /// builds its own requests with [`authorization_header`](Self::authorization_header) should
+    /// check it with `Endpoints::trusts_api_domain` first.
     pub fn api_domain(&self) -> Option<Url> {
         self.state.manager.tokens().api_domain().cloned()
     }
@@ -107,12 +112,27 @@ impl Flow<Authorized> {
 
     /// The URL of `path_and_query` on the session's API domain, e.g.
     /// `api_url("/crm/v8/users?type=CurrentUser")`.
+    ///
+    /// Fails with [`Error::UntrustedApiDomain`] when the API domain is not one the endpoints trust
+    /// with access tokens (see `Endpoints::trusts_api_domain`), and with [`Error::Config`] when
+    /// `path_and_query` would leave the API domain (an absolute URL or a `//host` path to another
+    /// origin, or one with a user name).
     pub fn api_url(&self, path_and_query: &str) -> Result<Url> {
         let base = self.api_domain().ok_or(Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "api domain" }))?;
-        base.join(path_and_query).map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "api path" }))
+        self.check_api_target(&base)?;
+        let leaves = || Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "api path" });
+        let url = base.join(path_and_query).map_err(|_| leaves())?;
+        let same_origin = url.origin() == base.origin() && url.username().is_empty() && url.password().is_none();
+        if same_origin { Ok(url) } else { Err(leaves()) }
     }
 
-    /// Sends an API request with the `Authorization` header added, and returns the response whatever its status.
+    /// Sends an API request with the `Authorization` header added, and returns the response whatever
+    /// its status, with its whole body (at most the policy's `api_body_limit`, 16 MiB by default;
+    /// read larger answers with [`send_streaming`](Self::send_streaming)).
+    ///
+    /// The request must go to an origin the endpoints trust with access tokens (the session's API
+    /// domain, in practice): otherwise it fails with [`Error::UntrustedApiDomain`] and nothing is sent.
+    /// A 3xx answer is returned as it is, never followed.
     ///
     /// If the resource server rejects the token (Zoho: HTTP 401 with `"code":"INVALID_TOKEN"`;
     /// RFC 6750: HTTP 401 with `error="invalid_token"` or no error at all), the token is refreshed
@@ -120,6 +140,7 @@ impl Flow<Authorized> {
     /// Other 401s, such as Zoho's `OAUTH_SCOPE_MISMATCH`, are returned as they are: a new token
     /// would not help, and a refresh would spend Zoho's rate budget.
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse> {
+        self.check_request(&request)?;
         let manager = &self.state.manager;
         let token = self.access_token().await?;
         let retry = request.clone();
@@ -132,9 +153,56 @@ impl Flow<Authorized> {
         self.send_with(retry, &fresh).await
     }
 
+    /// Like [`send`](Self::send), but returns as soon as the answer's head has arrived, with a body
+    /// of any size to read chunk by chunk ([`ResponseBody::next_chunk`]); each chunk must arrive
+    /// within the policy's timeout.
+    ///
+    /// A 401 answer's body is read first (it is small) to tell a rejected token from another
+    /// refusal, then handed back in memory; the refresh-once rule is the same as `send`'s.
+    pub async fn send_streaming(&self, request: HttpRequest) -> Result<StreamingResponse> {
+        self.check_request(&request)?;
+        let manager = &self.state.manager;
+        let token = self.access_token().await?;
+        let retry = request.clone();
+        let response = self.send_streaming_with(request, &token).await?;
+        if response.status() != http::StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let (parts, body) = response.into_parts();
+        let limit = self.client.config.http.api_body_limit;
+        let response = http::Response::from_parts(parts, body.collect(limit).await?);
+        if !dialect::token_rejected(manager.endpoints().dialect(), &response) {
+            return Ok(response.map(ResponseBody::from));
+        }
+        let fresh = manager.refresh_replacing(&token).await?;
+        drop(token);
+        self.send_streaming_with(retry, &fresh).await
+    }
+
     async fn send_with(&self, mut request: HttpRequest, token: &CurrentToken) -> Result<HttpResponse> {
         request.headers_mut().insert(http::header::AUTHORIZATION, self.state.manager.header_for(token)?);
-        Ok(self.client.http.execute(request, RequestKind::Api).await?)
+        Ok(self.client.config.http.execute(&*self.client.http, request, RequestKind::Api).await?)
+    }
+
+    async fn send_streaming_with(&self, mut request: HttpRequest, token: &CurrentToken) -> Result<StreamingResponse> {
+        request.headers_mut().insert(http::header::AUTHORIZATION, self.state.manager.header_for(token)?);
+        Ok(self.client.config.http.execute_streaming(&*self.client.http, request, RequestKind::Api).await?)
+    }
+
+    /// Refuses, before any token is read or request sent, a request whose target is not trusted
+    /// with access tokens.
+    fn check_request(&self, request: &HttpRequest) -> Result<()> {
+        let url = Url::parse(&request.uri().to_string())
+            .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "api url" }))?;
+        self.check_api_target(&url)
+    }
+
+    fn check_api_target(&self, url: &Url) -> Result<()> {
+        if self.state.manager.endpoints().trusts_api_domain(url) {
+            Ok(())
+        } else {
+            Err(Error::UntrustedApiDomain { origin: url.origin().ascii_serialization() })
+        }
     }
 
     /// Revokes the refresh token (or, without one, the access token) at the accounts server

@@ -8,6 +8,7 @@ use url::Url;
 use zoho_oauth_core::{ClientSecret, Endpoints, Scopes, SharedClock, SystemClock};
 
 use crate::error::{Error, Result};
+use crate::http::HttpPolicy;
 
 /// The default refresh margin: a token is renewed when it has less than five minutes left.
 ///
@@ -185,6 +186,7 @@ pub struct ClientConfig {
     /// Whether `clock` is the default [`SystemClock`], so the cached read can call it directly
     /// (inlined) instead of through the trait object. It is the same clock either way.
     pub(crate) system_clock: bool,
+    pub(crate) http: HttpPolicy,
 }
 
 impl ClientConfig {
@@ -206,6 +208,7 @@ impl ClientConfig {
             refresh: RefreshPolicy::default(),
             clock: Arc::new(SystemClock),
             system_clock: true,
+            http: HttpPolicy::default(),
         }
     }
 
@@ -326,6 +329,18 @@ impl ClientConfig {
         if self.system_clock { zoho_oauth_core::Clock::unix_seconds(&SystemClock) } else { self.clock.unix_seconds() }
     }
 
+    /// Sets what is enforced above the HTTP client on every request: retries, the total timeout,
+    /// redirect refusal and body caps (default [`HttpPolicy::default`]).
+    pub fn http_policy(mut self, policy: HttpPolicy) -> Self {
+        self.http = policy;
+        self
+    }
+
+    /// The HTTP policy applied to every request.
+    pub fn http(&self) -> &HttpPolicy {
+        &self.http
+    }
+
     /// The client id.
     pub fn client_id(&self) -> &str {
         &self.client_id
@@ -350,6 +365,7 @@ impl fmt::Debug for ClientConfig {
             // Names only: a value such as `login_hint` or `id_token_hint` identifies a person.
             .field("authorization_params", &self.authorization_params.iter().map(|(n, _)| n).collect::<Vec<_>>())
             .field("refresh", &self.refresh)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }

@@ -232,7 +232,8 @@ async fn get(http: &dyn HttpClient, url: &Url) -> Result<HttpResponse, Transport
         http::Request::get(url.as_str()).header(http::header::ACCEPT, "application/json").body(Vec::new()).map_err(
             |_| TransportError::new(zoho_oauth_core::TransportErrorKind::InvalidRequest, "invalid metadata url"),
         )?;
-    http.execute(request, RequestKind::Api).await
+    // The policy bounds the time and the body, and refuses nothing else for an API-kind GET.
+    crate::http::HttpPolicy::default().execute(http, request, RequestKind::Api).await
 }
 
 /// Checks `issuer` (RFC 8414 section 2): `https`, or `http` on a loopback host only, with a host,

@@ -72,6 +72,16 @@ pub enum Error {
         /// A short excerpt of the body with anything token-like masked.
         excerpt: String,
     },
+    /// The API domain a token response named, or the target of an API call, is not one this client
+    /// sends access tokens to (see `Endpoints::trusts_api_domain`). Nothing was sent.
+    #[error(
+        "the API domain {origin} is not trusted with access tokens for this client; nothing was sent \
+         (trust it with Endpoints::with_trusted_api_domain)"
+    )]
+    UntrustedApiDomain {
+        /// The origin (scheme, host and port) that was refused.
+        origin: String,
+    },
     /// The HTTP exchange failed.
     #[error(transparent)]
     Transport(#[from] TransportError),

@@ -42,7 +42,7 @@ pub(crate) async fn token(client: &Client, endpoints: &Endpoints, grant: Grant<'
         }
     };
     let (request, kind) = token_request(client, endpoints, grant)?;
-    let response = client.http.execute(request, kind).await?;
+    let response = client.config.http.execute(&*client.http, request, kind).await?;
     Ok(dialect::read_token_answer_masking(endpoints.dialect(), &response, &known)?)
 }
 
@@ -83,7 +83,7 @@ pub(crate) async fn client_credentials(
     let known = Known::new().with(secret.map_or("", ClientSecret::expose_secret));
     let request = client_credentials_request(client, endpoints, scopes, soid)?;
     // Retried like a refresh: asking again can only mint another token, never spend a grant.
-    let response = client.http.execute(request, RequestKind::Refresh).await?;
+    let response = client.config.http.execute(&*client.http, request, RequestKind::Refresh).await?;
     Ok(dialect::read_token_answer_masking(endpoints.dialect(), &response, &known)?)
 }
 
@@ -108,7 +108,7 @@ fn client_credentials_request(
 pub(crate) async fn device_authorization(client: &Client, endpoints: &Endpoints) -> Result<DeviceAuthorization> {
     let request = device_authorization_request(client, endpoints)?;
     // Not retried once sent: a retry would start a second authorization with another user code.
-    let response = client.http.execute(request, RequestKind::CodeExchange).await?;
+    let response = client.config.http.execute(&*client.http, request, RequestKind::CodeExchange).await?;
     Ok(dialect::read_device_authorization(endpoints.dialect(), &response)?)
 }
 
@@ -156,7 +156,7 @@ pub(crate) async fn device_poll(
     let request = device_poll_request(client, endpoints, device_code)?;
     // Never retried once sent: an approved device code is single use, like an authorization code,
     // and a quick second poll would only be told to slow down.
-    let response = client.http.execute(request, RequestKind::CodeExchange).await?;
+    let response = client.config.http.execute(&*client.http, request, RequestKind::CodeExchange).await?;
     Ok(dialect::read_device_poll_masking(endpoints.dialect(), &response, &known)?)
 }
 
@@ -183,7 +183,7 @@ pub(crate) async fn revoke(client: &Client, endpoints: &Endpoints, token: Revoca
     };
     let known = Known::new().with(secret.map_or("", ClientSecret::expose_secret)).with(revoked);
     let request = revoke_request(client, endpoints, token)?;
-    let response = client.http.execute(request, RequestKind::Revoke).await?;
+    let response = client.config.http.execute(&*client.http, request, RequestKind::Revoke).await?;
     Ok(dialect::read_revocation_answer_masking(endpoints.dialect(), &response, &known)?)
 }
 

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
 use zoho_oauth_core::{
-    AccessToken, BoxFuture, Clock, DataCenter, Endpoints, Environment, HttpClient, HttpRequest, HttpResponse,
-    ManualClock, RefreshToken, RequestKind, Scopes, TokenSet, TransportError, TransportErrorKind,
+    AccessToken, BoxFuture, Clock, DataCenter, Endpoints, Environment, HttpClient, HttpRequest, ManualClock,
+    RefreshToken, RequestKind, Scopes, StreamingResponse, TokenSet, TransportError, TransportErrorKind,
 };
-use zoho_oauth_flow::{Authorized, ClientConfig, Error, Flow};
+use zoho_oauth_flow::{Authorized, ClientConfig, Error, Flow, HttpPolicy, RetryPolicy};
 
 /// Answers refresh requests from a script; once the script is empty, with fresh tokens.
 #[derive(Debug, Default)]
@@ -43,10 +43,14 @@ impl Scripted {
 }
 
 impl HttpClient for Scripted {
-    fn execute(&self, _request: HttpRequest, kind: RequestKind) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+    fn execute(
+        &self,
+        _request: HttpRequest,
+        kind: RequestKind,
+    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
         if kind == RequestKind::Revoke {
             self.revocations.fetch_add(1, Ordering::SeqCst);
-            return Box::pin(async { Ok(http::Response::builder().status(200).body(Vec::new()).unwrap()) });
+            return Box::pin(async { Ok(http::Response::builder().status(200).body(Vec::new().into()).unwrap()) });
         }
         assert_eq!(kind, RequestKind::Refresh);
         self.refreshes.fetch_add(1, Ordering::SeqCst);
@@ -65,7 +69,7 @@ impl HttpClient for Scripted {
             Ok(http::Response::builder()
                 .status(status)
                 .header("content-type", "application/json")
-                .body(body.into_bytes())
+                .body(body.into())
                 .unwrap())
         })
     }
@@ -84,8 +88,10 @@ fn initial_tokens(clock: &ManualClock, expires_in: Duration) -> TokenSet {
 }
 
 fn session(http: Arc<Scripted>, clock: &ManualClock, expires_in: Duration) -> Flow<Authorized> {
+    // No HTTP retries: these tests count the token manager's attempts, one request each.
     let config = ClientConfig::new("1000.CLIENT", Endpoints::zoho(DataCenter::Us, Environment::Production))
-        .clock(Arc::new(clock.clone()));
+        .clock(Arc::new(clock.clone()))
+        .http_policy(HttpPolicy::default().retry(RetryPolicy::none()));
     Flow::new(config, http).restore(initial_tokens(clock, expires_in)).unwrap()
 }
 

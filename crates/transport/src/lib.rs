@@ -1,13 +1,33 @@
-//! The HTTP transport for `zoho-oauth`, over [reqwest](https://docs.rs/reqwest) with rustls.
+//! The HTTP transport for `zoho-oauth`, over [reqwest](https://docs.rs/reqwest).
 //!
-//! **This is the only crate that names reqwest.** It implements the core crate's
-//! [`HttpClient`] seam with the settings a token client needs:
-//! redirects are never followed, and are errors on token and revocation requests (a redirected token request is an SSRF and credential-leak risk,
-//! as oauth2-rs warns), connect and total timeouts are set, response bodies are capped
-//! (a token response is a few hundred bytes), and the `User-Agent` names this library.
+//! **This is the only crate that names reqwest.** [`ReqwestClient`] implements the core crate's
+//! [`HttpClient`] seam and nothing more: it sends a request once and hands back the status, the
+//! headers and a streaming body. It is deliberately thin; the policy a token client needs is
+//! applied once, above the seam, by the flow crate's `HttpPolicy`, so that every `HttpClient` (this
+//! one, a user's own, a test stub) gets the same guarantees.
 //!
-//! Failed requests are retried with exponential backoff and jitter, bounded in count and in total
-//! time, and only where a retry is safe (see [`RetryPolicy`]).
+//! # Which guarantee holds where
+//!
+//! | guarantee | where it is enforced |
+//! |---|---|
+//! | retries only where safe (a connection never made: every request; 5xx/429: refresh and revocation; a code exchange that may have reached the server: never) | policy layer (`zoho_oauth_flow::HttpPolicy`) |
+//! | body caps (64 KiB on token and revocation answers, a configurable limit on API answers), enforced while reading | policy layer |
+//! | a total timeout per request, from sending to the last byte | policy layer |
+//! | a 3xx answer to a token or revocation request is refused ([`TransportErrorKind::Redirect`]) | policy layer |
+//! | a redirect the client *followed* is detected (the response URL differs from the request URL) and the answer refused on token and revocation requests | this crate marks the response with [`Redirected`]; the policy layer refuses it |
+//! | no redirect is followed at all | this crate's own client ([`ReqwestClient::new`], [`ReqwestClient::builder`]); a client given to [`ReqwestClient::from_client`] follows whatever its builder says |
+//! | connect timeout, TLS roots, proxy, connection pool | the `reqwest::Client`: this crate's builder sets a 10 s connect timeout and the `User-Agent`; with [`ReqwestClient::from_client`], the user's client decides |
+//! | no URL in any error (a Zoho revocation URL carries the token) | this crate: reqwest's error is kept as the typed source, with its URL removed (`reqwest::Error::without_url`) |
+//!
+//! A user's client that follows redirects has **already re-sent the request** (for a token
+//! request: the client secret and the code or refresh token) to wherever the redirect pointed before
+//! the library sees the answer; refusing the answer then only stops the library from using it.
+//! Build a client with `redirect(reqwest::redirect::Policy::none())` to rule that out.
+//!
+//! # TLS
+//!
+//! The feature `rustls` (the default) uses rustls with the webpki roots; `native-tls` uses the
+//! platform's TLS library and roots, and wins when both are enabled.
 //!
 //! ```
 //! use std::time::Duration;
@@ -15,284 +35,160 @@
 //!
 //! let client = ReqwestClient::builder()
 //!     .connect_timeout(Duration::from_secs(5))
-//!     .timeout(Duration::from_secs(20))
 //!     .build()
 //!     .expect("a client with these settings builds");
 //! # drop(client);
 //! ```
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, Instant};
+use std::error::Error as StdError;
+use std::time::Duration;
 
 use zoho_oauth_core::{
-    BoxFuture, HttpClient, HttpRequest, HttpResponse, RequestKind, TransportError, TransportErrorKind,
+    BodyStream, BoxFuture, Bytes, HttpClient, HttpRequest, Redirected, RequestKind, ResponseBody, StreamingResponse,
+    TransportError, TransportErrorKind,
 };
 
-/// The `User-Agent` sent with every request.
+/// The `User-Agent` sent with every request of a client this crate builds.
 pub const USER_AGENT: &str = concat!("zoho-oauth/", env!("CARGO_PKG_VERSION"));
 
-/// The default cap on a response body: 64 KiB, far above any token response.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// The default connect timeout: 10 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An [`HttpClient`] over reqwest.
 #[derive(Debug, Clone)]
 pub struct ReqwestClient {
     inner: reqwest::Client,
-    max_body_bytes: usize,
-    retry: RetryPolicy,
-}
-
-/// When and how often a failed request is tried again.
-///
-/// A retry happens only where it cannot do harm:
-/// - a connection that could not be made (the request never reached the server), for every request;
-/// - HTTP 5xx and 429 answers, for refresh and revocation requests only.
-///
-/// A code exchange whose request may have reached the server is never retried: the code is
-/// single use, so a second attempt can only fail with `invalid_code` and hide the real error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included (default 3; 1 disables retries).
-    pub max_attempts: u32,
-    /// The wait before the first retry (default 200 ms); it doubles with each retry.
-    pub initial_backoff: Duration,
-    /// The longest wait between attempts (default 2 s).
-    pub max_backoff: Duration,
-    /// No retry starts once this much time has passed since the first attempt (default 10 s).
-    pub max_elapsed: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(2),
-            max_elapsed: Duration::from_secs(10),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Never retry.
-    pub fn none() -> Self {
-        Self { max_attempts: 1, ..Self::default() }
-    }
-
-    /// The wait before retry number `retry` (1-based): exponential, capped, with "equal jitter"
-    /// (half fixed, half random) so that many clients failing together do not retry together.
-    fn delay(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.saturating_sub(1).min(16)).unwrap_or(u32::MAX);
-        let base = self.initial_backoff.saturating_mul(factor).min(self.max_backoff);
-        let half = base / 2;
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u32(retry);
-        let random = hasher.finish();
-        let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        half + Duration::from_nanos(if jitter_nanos == 0 { 0 } else { random % jitter_nanos })
-    }
 }
 
 impl ReqwestClient {
-    /// A client with the default settings: 10 s to connect, 30 s in all, 64 KiB bodies.
+    /// A client with the default settings: no redirects followed, 10 s to connect, this library's
+    /// `User-Agent`, TLS as the crate's features choose.
     pub fn new() -> Result<Self, TransportError> {
         Self::builder().build()
     }
 
     /// A builder to change the defaults.
     pub fn builder() -> ReqwestClientBuilder {
-        ReqwestClientBuilder {
-            connect_timeout: Duration::from_secs(10),
-            timeout: Duration::from_secs(30),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            retry: RetryPolicy::default(),
-        }
+        ReqwestClientBuilder { connect_timeout: DEFAULT_CONNECT_TIMEOUT }
     }
 
-    async fn execute_with_retries(
-        &self,
-        request: HttpRequest,
-        kind: RequestKind,
-    ) -> Result<HttpResponse, TransportError> {
-        let started = Instant::now();
-        let mut attempt = 1;
-        loop {
-            let result = self.send(clone_request(&request), kind).await;
-            let retryable = match &result {
-                Err(error) => error.kind() == TransportErrorKind::Connect,
-                Ok(response) => {
-                    matches!(kind, RequestKind::Refresh | RequestKind::Revoke)
-                        && (response.status().is_server_error() || response.status().as_u16() == 429)
-                }
-            };
-            if !retryable || attempt >= self.retry.max_attempts {
-                return result;
-            }
-            let delay = self.retry.delay(attempt);
-            if started.elapsed() + delay > self.retry.max_elapsed {
-                return result;
-            }
-            tokio::time::sleep(delay).await;
-            attempt += 1;
-        }
+    /// Wraps a `reqwest::Client` the caller built: its connection pool, proxy, TLS roots and
+    /// timeouts are used as they are.
+    ///
+    /// The library still enforces, above this client, retries, body caps, the total timeout and
+    /// the refusal of redirects on token and revocation requests. If this client follows redirects,
+    /// a redirected answer is detected and refused on those requests, but the request has already
+    /// been sent again to the redirect's target: build it with
+    /// `redirect(reqwest::redirect::Policy::none())` (see the crate docs).
+    pub fn from_client(client: reqwest::Client) -> Self {
+        Self { inner: client }
     }
 
-    async fn send(&self, request: HttpRequest, kind: RequestKind) -> Result<HttpResponse, TransportError> {
-        let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
-            .map_err(|e| TransportError::new(TransportErrorKind::InvalidRequest, describe(&e)))?;
-        let mut response = self.inner.execute(request).await.map_err(|e| classify(&e))?;
-        // A redirected token or revocation request is refused outright; an API caller gets the
-        // redirect itself (not followed) and decides.
-        if response.status().is_redirection() && kind != RequestKind::Api {
-            return Err(TransportError::new(
-                TransportErrorKind::Redirect,
-                format!("the server answered HTTP {} and redirects are not followed", response.status().as_u16()),
-            ));
-        }
-        if response.content_length().is_some_and(|len| len > self.max_body_bytes as u64) {
-            return Err(too_large(self.max_body_bytes));
-        }
+    async fn send(&self, request: HttpRequest) -> Result<StreamingResponse, TransportError> {
+        let request = reqwest::Request::try_from(request.map(reqwest::Body::from)).map_err(classify)?;
+        let sent_to = request.url().clone();
+        let response = self.inner.execute(request).await.map_err(classify)?;
         let mut builder = http::Response::builder().status(response.status()).version(response.version());
-        for (name, value) in response.headers() {
-            builder = builder.header(name, value);
+        if let Some(headers) = builder.headers_mut() {
+            *headers = response.headers().clone();
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
-            if body.len() + chunk.len() > self.max_body_bytes {
-                return Err(too_large(self.max_body_bytes));
-            }
-            body.extend_from_slice(&chunk);
+        // A client that follows redirects answers from another URL than the one asked; say so,
+        // so that the policy refuses the answer of a token or revocation request.
+        if response.url() != &sent_to {
+            builder = builder.extension(Redirected);
         }
         builder
-            .body(body)
-            .map_err(|_| TransportError::new(TransportErrorKind::Interrupted, "the response could not be rebuilt"))
+            .body(ResponseBody::from_stream(ReqwestBody { response }))
+            .map_err(|_| TransportError::new(TransportErrorKind::Interrupted, "the response head could not be rebuilt"))
     }
 }
 
-/// Settings for a [`ReqwestClient`].
+/// Settings for a [`ReqwestClient`] this crate builds.
 #[derive(Debug, Clone)]
 pub struct ReqwestClientBuilder {
     connect_timeout: Duration,
-    timeout: Duration,
-    max_body_bytes: usize,
-    retry: RetryPolicy,
 }
 
 impl ReqwestClientBuilder {
-    /// When to retry failed requests (default [`RetryPolicy::default`]).
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// How long to wait for a connection.
+    /// How long to wait for a connection (default [`DEFAULT_CONNECT_TIMEOUT`]). The total time a
+    /// request may take is the flow's `HttpPolicy::timeout`.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// How long a whole request may take, from connecting to the last byte of the body.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The largest response body accepted.
-    pub fn max_body_bytes(mut self, max: usize) -> Self {
-        self.max_body_bytes = max;
-        self
-    }
-
     /// Builds the client.
     pub fn build(self) -> Result<ReqwestClient, TransportError> {
-        let inner = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| TransportError::new(TransportErrorKind::InvalidRequest, describe(&e)))?;
-        Ok(ReqwestClient { inner, max_body_bytes: self.max_body_bytes, retry: self.retry })
+            .user_agent(USER_AGENT);
+        #[cfg(feature = "native-tls")]
+        let builder = builder.use_native_tls();
+        #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+        let builder = builder.use_rustls_tls();
+        let inner = builder.build().map_err(|e| {
+            TransportError::new(TransportErrorKind::InvalidRequest, "the HTTP client could not be built")
+                .with_source(e.without_url())
+        })?;
+        Ok(ReqwestClient { inner })
     }
 }
 
 impl HttpClient for ReqwestClient {
-    fn execute(&self, request: HttpRequest, kind: RequestKind) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        Box::pin(self.execute_with_retries(request, kind))
+    fn execute(
+        &self,
+        request: HttpRequest,
+        _kind: RequestKind,
+    ) -> BoxFuture<'_, Result<StreamingResponse, TransportError>> {
+        Box::pin(self.send(request))
     }
 }
 
-/// `http::Request` is not `Clone` (its extensions may not be); ours carry none, so copy the rest.
-fn clone_request(request: &HttpRequest) -> HttpRequest {
-    let mut copy = http::Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    copy
+/// A reqwest response's body, read chunk by chunk.
+struct ReqwestBody {
+    response: reqwest::Response,
 }
 
-fn too_large(max: usize) -> TransportError {
-    TransportError::new(TransportErrorKind::BodyTooLarge, format!("the response body exceeds {max} bytes"))
+impl BodyStream for ReqwestBody {
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, TransportError>> {
+        Box::pin(async move { self.response.chunk().await.map_err(classify) })
+    }
+
+    fn declared_length(&self) -> Option<u64> {
+        self.response.content_length()
+    }
 }
 
-fn classify(error: &reqwest::Error) -> TransportError {
-    let kind = if error.is_timeout() {
-        TransportErrorKind::Timeout
-    } else if error.is_connect() {
-        TransportErrorKind::Connect
+/// A reqwest error as a transport error: its kind, the innermost cause as the detail (it says
+/// what actually happened, e.g. "Connection refused"), and the error itself, without its URL, as
+/// the typed source.
+fn classify(error: reqwest::Error) -> TransportError {
+    let error = error.without_url();
+    let (kind, detail) = if error.is_connect() {
+        // Includes the connect timeout: the connection was never made, so nothing was sent.
+        (TransportErrorKind::Connect, if error.is_timeout() { "timed out".to_owned() } else { root_cause(&error) })
+    } else if error.is_timeout() {
+        (TransportErrorKind::Timeout, String::new())
     } else if error.is_redirect() {
-        TransportErrorKind::Redirect
+        (TransportErrorKind::Redirect, String::new())
     } else if error.is_builder() {
-        TransportErrorKind::InvalidRequest
+        (TransportErrorKind::InvalidRequest, root_cause(&error))
     } else {
-        TransportErrorKind::Interrupted
+        (TransportErrorKind::Interrupted, root_cause(&error))
     };
-    TransportError::new(kind, describe(error))
+    TransportError::new(kind, detail).with_source(error)
 }
 
-/// The error and its causes, without the request URL: a Zoho revocation URL carries the token.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = match error.downcast_ref::<reqwest::Error>() {
-        Some(e) if e.url().is_some() => {
-            // `without_url` needs ownership; rebuild the message from the kind instead.
-            let kind = if e.is_timeout() {
-                "operation timed out"
-            } else if e.is_connect() {
-                "error connecting"
-            } else if e.is_body() || e.is_decode() {
-                "error reading the body"
-            } else {
-                "error sending the request"
-            };
-            kind.to_owned()
-        }
-        _ => error.to_string(),
-    };
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !text.contains("://") {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
+/// The innermost cause's message, unless it could hold a URL.
+fn root_cause(error: &(dyn StdError + 'static)) -> String {
+    let mut innermost = error;
+    while let Some(cause) = innermost.source() {
+        innermost = cause;
     }
-    message
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_delays_grow_and_stay_bounded() {
-        let policy = RetryPolicy::default();
-        for retry in 1..40 {
-            let delay = policy.delay(retry);
-            let base = policy.initial_backoff.saturating_mul(1 << (retry - 1).min(16)).min(policy.max_backoff);
-            assert!(delay >= base / 2 && delay <= base, "retry {retry}: {delay:?} outside [{:?}, {base:?}]", base / 2);
-        }
+    if std::ptr::addr_eq(innermost, error) {
+        return String::new();
     }
+    let text = innermost.to_string();
+    if text.contains("://") { String::new() } else { text }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use zoho_accounts_emulator::{Emulator, EmulatorConfig};
 use zoho_oauth::{
-    Authorized, ClientConfig, ClientSecret, Endpoints, FileStore, Flow, HttpClient, ManualClock, RequestKind,
+    Authorized, ClientConfig, ClientSecret, Endpoints, FileStore, Flow, HttpPolicy, ManualClock, RequestKind,
     ReqwestClient, Scopes,
 };
 
@@ -134,7 +134,7 @@ fn file_mode(path: &std::path::Path) -> String {
 /// Follows the authorization URL the way a browser would; the emulator consents at once.
 async fn headless_consent(http: &ReqwestClient, url: &url::Url) -> anyhow::Result<String> {
     let request = http::Request::get(url.as_str()).body(Vec::new())?;
-    let response = http.execute(request, RequestKind::Api).await?;
+    let response = HttpPolicy::default().execute(http, request, RequestKind::Api).await?;
     let location = response.headers().get("location").context("the consent page redirects back")?;
     Ok(location.to_str()?.to_owned())
 }
@@ -144,7 +144,7 @@ async fn call_crm(http: &ReqwestClient, api: &url::Url, authorization: http::Hea
     let request = http::Request::get(api.join("/crm/v8/users?type=CurrentUser")?.as_str())
         .header(http::header::AUTHORIZATION, authorization)
         .body(Vec::new())?;
-    let response = http.execute(request, RequestKind::Api).await?;
+    let response = HttpPolicy::default().execute(http, request, RequestKind::Api).await?;
     describe(response.status().as_u16(), response.body())
 }
 

@@ -93,18 +93,19 @@
 use std::sync::Arc;
 
 pub use zoho_oauth_core::{
-    AccessToken, AuthorizationCode, Callback, ClientAuth, ClientSecret, Clock, CsrfState, DataCenter, DeviceCode,
-    Dialect, Endpoints, Environment, ErrorCode, HttpClient, HttpRequest, HttpResponse, MalformedKind, ManualClock,
-    PkceVerifier, RefreshToken, Renewal, RequestKind, Scope, Scopes, ServerError, SharedClock, SystemClock, TokenSet,
-    TransportError, TransportErrorKind,
+    AccessToken, AuthorizationCode, BodyStream, Bytes, Callback, ClientAuth, ClientSecret, Clock, CsrfState,
+    DataCenter, DeviceCode, Dialect, Endpoints, Environment, ErrorCode, HttpClient, HttpRequest, HttpResponse,
+    MalformedKind, ManualClock, PkceVerifier, Redirected, RefreshToken, Renewal, RequestKind, ResponseBody, Scope,
+    Scopes, ServerError, SharedClock, StreamingResponse, SystemClock, TokenSet, TransportError, TransportErrorKind,
 };
 pub use zoho_oauth_flow::{
-    AccessType, Authorized, ClientConfig, ClockSleeper, CodeIssued, CurrentToken, DEFAULT_REFRESH_MARGIN,
-    DeviceCodeIssued, DeviceError, DiscoveryError, Error, ExchangeError, FailureKind, Flow, FlowState, Poll, Prompt,
-    RESERVED_AUTHORIZATION_PARAMS, Redirect, RefreshError, RefreshPolicy, Result, RevokeError, SelfClient,
-    ServerMetadata, Sleeper, Unauthorized, Waiting, discover,
+    AccessType, Authorized, ClientConfig, ClockSleeper, CodeIssued, CurrentToken, DEFAULT_API_BODY_LIMIT,
+    DEFAULT_REFRESH_MARGIN, DEFAULT_TIMEOUT, DeviceCodeIssued, DeviceError, DiscoveryError, Error, ExchangeError,
+    FailureKind, Flow, FlowState, HttpPolicy, Poll, Prompt, RESERVED_AUTHORIZATION_PARAMS, Redirect, RefreshError,
+    RefreshPolicy, Result, RetryPolicy, RevokeError, SelfClient, ServerMetadata, Sleeper, TOKEN_BODY_LIMIT,
+    Unauthorized, Waiting, discover,
 };
-pub use zoho_oauth_reqwest::{ReqwestClient, ReqwestClientBuilder, RetryPolicy};
+pub use zoho_oauth_reqwest::{ReqwestClient, ReqwestClientBuilder};
 #[cfg(feature = "file")]
 pub use zoho_oauth_store::FileStore;
 #[cfg(feature = "encryption")]

@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::Harness;
 use zoho_accounts_emulator::Fault;
-use zoho_oauth::{Authorized, Error, ErrorCode, Flow, MalformedKind, ReqwestClient, RetryPolicy, TransportErrorKind};
+use zoho_oauth::{Authorized, Error, ErrorCode, Flow, HttpPolicy, MalformedKind, RetryPolicy, TransportErrorKind};
 
 async fn session(h: &Harness) -> Flow<Authorized> {
     let (url, pending) = h.flow().authorization_url();
@@ -69,11 +68,10 @@ async fn a_ten_megabyte_body_is_refused() {
 
 #[tokio::test]
 async fn a_silent_server_times_out() {
-    let mut h = Harness::start().await;
-    h.http = Arc::new(
-        ReqwestClient::builder().timeout(Duration::from_millis(300)).retry(RetryPolicy::none()).build().unwrap(),
-    );
-    let session = session(&h).await;
+    let h = Harness::start().await;
+    let policy = HttpPolicy::default().timeout(Duration::from_millis(300)).retry(RetryPolicy::none());
+    let (url, pending) = Flow::new(h.config().http_policy(policy), h.http.clone()).authorization_url();
+    let session = pending.exchange(&h.consent(&url).await).await.unwrap();
     h.emulator.set_fault(Some(Fault::Silent));
     match session.refresh().await.as_ref().map_err(Error::cause) {
         Err(Error::Transport(e)) => assert_eq!(e.kind(), TransportErrorKind::Timeout),

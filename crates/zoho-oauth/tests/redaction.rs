@@ -11,8 +11,8 @@ use proptest::prelude::*;
 use zoho_oauth::core::dialect::{read_revocation_answer, read_token_answer};
 use zoho_oauth::{
     AccessToken, AuthorizationCode, Callback, ClientConfig, ClientSecret, CsrfState, DataCenter, Endpoints,
-    Environment, Flow, HttpClient, HttpRequest, HttpResponse, ManualClock, PkceVerifier, RefreshToken, RequestKind,
-    ReqwestClient, Scopes, TokenSet, TransportError,
+    Environment, Flow, HttpClient, HttpRequest, ManualClock, PkceVerifier, RefreshToken, RequestKind, ReqwestClient,
+    Scopes, StreamingResponse, TokenSet, TransportError,
 };
 
 /// Answers every request with one canned response, and remembers the last request.
@@ -29,12 +29,12 @@ impl HttpClient for Canned {
         &self,
         request: HttpRequest,
         _kind: RequestKind,
-    ) -> zoho_oauth::core::BoxFuture<'_, Result<HttpResponse, TransportError>> {
+    ) -> zoho_oauth::core::BoxFuture<'_, Result<StreamingResponse, TransportError>> {
         *self.last.lock().unwrap() = Some(request);
         let response = http::Response::builder()
             .status(self.status)
             .header("content-type", self.content_type)
-            .body(self.body.clone().into_bytes())
+            .body(self.body.clone().into())
             .unwrap();
         Box::pin(async move { Ok(response) })
     }

@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use tokio::process::{Child, ChildStderr, Command};
 use zoho_accounts_emulator::{ClientRegistration, Emulator, EmulatorConfig};
 use zoho_oauth::{
-    FileStore, HttpClient as _, ManualClock, RefreshState, RequestKind, ReqwestClient, StoreKey, TokenSet, TokenStore,
+    FileStore, HttpPolicy, ManualClock, RefreshState, RequestKind, ReqwestClient, StoreKey, TokenSet, TokenStore,
 };
 
 pub const CLIENT_ID: &str = "1000.CLITESTCLIENT";
@@ -182,7 +182,8 @@ impl Harness {
     /// What the emulator's consent page redirects the browser to.
     pub async fn consent(&self, authorization_url: &str) -> String {
         let request = http::Request::get(authorization_url).body(Vec::new()).expect("a valid request");
-        let response = self.http.execute(request, RequestKind::Api).await.expect("the emulator answers");
+        let response =
+            HttpPolicy::default().execute(&self.http, request, RequestKind::Api).await.expect("the emulator answers");
         assert_eq!(response.status(), 302, "the consent page redirects back");
         response.headers()["location"].to_str().expect("an ASCII location").to_owned()
     }
@@ -190,7 +191,8 @@ impl Harness {
     /// A GET, as a browser would send it; returns the status and body.
     pub async fn get(&self, url: &str) -> (u16, String) {
         let request = http::Request::get(url).body(Vec::new()).expect("a valid request");
-        let response = self.http.execute(request, RequestKind::Api).await.expect("the server answers");
+        let response =
+            HttpPolicy::default().execute(&self.http, request, RequestKind::Api).await.expect("the server answers");
         (response.status().as_u16(), String::from_utf8_lossy(response.body()).into_owned())
     }
 
@@ -201,14 +203,20 @@ impl Harness {
             .header("authorization", format!("Zoho-oauthtoken {token}"))
             .body(Vec::new())
             .expect("a valid request");
-        self.http.execute(request, RequestKind::Api).await.expect("the emulator answers").status().as_u16()
+        HttpPolicy::default()
+            .execute(&self.http, request, RequestKind::Api)
+            .await
+            .expect("the emulator answers")
+            .status()
+            .as_u16()
     }
 
     /// Revokes `token` at the emulator directly, as a user would in Zoho's console.
     pub async fn revoke_at_server(&self, dc: &str, token: &str) {
         let url = format!("{}/oauth/v2/token/revoke?token={token}", self.accounts(dc));
         let request = http::Request::post(url).body(Vec::new()).expect("a valid request");
-        let response = self.http.execute(request, RequestKind::Api).await.expect("the emulator answers");
+        let response =
+            HttpPolicy::default().execute(&self.http, request, RequestKind::Api).await.expect("the emulator answers");
         assert_eq!(response.status(), 200);
     }
 

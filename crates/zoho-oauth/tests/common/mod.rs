@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use zoho_accounts_emulator::{Emulator, EmulatorConfig};
 use zoho_oauth::{
-    ClientConfig, ClientSecret, Endpoints, Flow, HttpClient, ManualClock, RequestKind, ReqwestClient, Scopes,
+    ClientConfig, ClientSecret, Endpoints, Flow, HttpPolicy, ManualClock, RequestKind, ReqwestClient, Scopes,
     Unauthorized,
 };
 
@@ -60,7 +60,8 @@ impl Harness {
     /// and returns the redirect back to the client.
     pub async fn consent(&self, authorization_url: &url::Url) -> String {
         let request = http::Request::get(authorization_url.as_str()).body(Vec::new()).expect("a valid request");
-        let response = self.http.execute(request, RequestKind::Api).await.expect("the emulator answers");
+        let response =
+            HttpPolicy::default().execute(&*self.http, request, RequestKind::Api).await.expect("the emulator answers");
         assert_eq!(response.status(), 302, "the consent page redirects back");
         response.headers()["location"].to_str().expect("an ASCII location").to_owned()
     }
@@ -72,7 +73,8 @@ impl Harness {
             .header(http::header::AUTHORIZATION, authorization)
             .body(Vec::new())
             .expect("a valid request");
-        let response = self.http.execute(request, RequestKind::Api).await.expect("the emulator answers");
+        let response =
+            HttpPolicy::default().execute(&*self.http, request, RequestKind::Api).await.expect("the emulator answers");
         let body = serde_json::from_slice(response.body()).expect("the emulator answers JSON");
         (response.status().as_u16(), body)
     }
