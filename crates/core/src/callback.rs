@@ -8,6 +8,15 @@ use url::Url;
 use crate::error::Error;
 use crate::secret::{AuthorizationCode, CsrfState};
 
+/// Whether `text` begins with a URL scheme and `://` (RFC 3986 section 3.1), as a full callback
+/// URL does and a bare query (whose values may hold `://`, as `accounts-server` does) does not.
+fn starts_with_scheme(text: &str) -> bool {
+    let Some((scheme, _)) = text.split_once("://") else { return false };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte.
 /// `None` when the bytes are not UTF-8: a value is never silently changed into U+FFFD.
 fn decode(component: &str) -> Option<String> {
@@ -50,7 +59,7 @@ impl Callback {
     pub fn parse_for(callback: &str, redirect_uri: Option<&Url>) -> Result<Self, Error> {
         let malformed = |reason| Error::MalformedCallback { reason };
         let callback = callback.trim();
-        let query = if callback.contains("://") {
+        let query = if starts_with_scheme(callback) {
             let url = Url::parse(callback).map_err(|_| malformed("the callback URL does not parse"))?;
             if let Some(expected) = redirect_uri {
                 let same = url.scheme() == expected.scheme()
@@ -201,6 +210,14 @@ mod tests {
         // Percent-encoded UTF-8 is fine, and `+` is a space.
         let cb = Callback::parse("code=caf%C3%A9+x&state=s").unwrap();
         assert_eq!(cb.code().unwrap().expose_secret(), "caf\u{e9} x");
+    }
+
+    #[test]
+    fn a_bare_query_may_carry_unencoded_urls() {
+        let cb = Callback::parse("code=c&state=s&accounts-server=https://accounts.zoho.eu").unwrap();
+        assert_eq!(cb.accounts_server(), Some("https://accounts.zoho.eu"));
+        let cb = Callback::parse("?state=s&accounts-server=http://127.0.0.1:9&code=c").unwrap();
+        assert_eq!(cb.state().unwrap().expose_secret(), "s");
     }
 
     #[test]
