@@ -138,8 +138,35 @@ impl Browser {
         }
     }
 
+    /// The element's text. An element that goes stale while it is read (the page navigated away
+    /// under it) is looked up again, within the same bounded wait.
     async fn text(&self, css: &str) -> anyhow::Result<String> {
-        Ok(self.wait_for(css).await?.text().await?)
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            match self.wait_for(css).await?.text().await {
+                Ok(text) => return Ok(text),
+                Err(error) if error.to_string().contains("stale") && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Waits until the element's text is `expected`, as after a click that navigates: the old
+    /// page may still be showing when the click returns.
+    async fn wait_for_text(&self, css: &str, expected: &str) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let text = self.text(css).await.unwrap_or_default();
+            if text == expected {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                bail!("{css} still reads {text:?}, not {expected:?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     async fn click(&mut self, css: &str) -> anyhow::Result<()> {
@@ -475,7 +502,7 @@ async fn logout_needs_the_form_s_token_and_origin() -> anyhow::Result<()> {
         // A form without this browser's token is refused.
         browser.client.execute("document.querySelector('input[name=csrf]').value = 'forged';", Vec::new()).await?;
         browser.click("#sign-out").await?;
-        ensure!(browser.text("h1").await? == "Sign-out refused");
+        browser.wait_for_text("h1", "Sign-out refused").await?;
         browser.record().await?;
         browser.screenshot("refused").await?;
 

@@ -51,7 +51,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use zoho_oauth::{ClientSecret, ManualClock, ReqwestClient, RetryPolicy, Scopes};
+//! use zoho_oauth::{ClientSecret, ManualClock, ReqwestClient, Scopes};
 //!
 //! let secret = ClientSecret::new(std::env::var("ZOHO_CLIENT_SECRET").unwrap_or_default());
 //! assert_eq!(format!("{secret:?}"), "ClientSecret([redacted])");
@@ -59,7 +59,7 @@
 //! let scopes = Scopes::zoho(["ZohoCRM.modules.ALL", "ZohoCRM.users.READ"])?;
 //! assert_eq!(scopes.len(), 2);
 //!
-//! let http = ReqwestClient::builder().timeout(Duration::from_secs(10)).retry(RetryPolicy::default()).build()?;
+//! let http = ReqwestClient::builder().connect_timeout(Duration::from_secs(5)).build()?;
 //! # drop(http);
 //!
 //! // Tests move time by hand: share one clock between the client and the emulator.
