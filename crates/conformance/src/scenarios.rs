@@ -117,6 +117,11 @@ fn client_credentials_only(spec: &TargetSpec) -> Option<&'static str> {
     (!spec.expect.client_credentials).then_some("the description does not declare expect.client_credentials")
 }
 
+fn discovering_only(spec: &TargetSpec) -> Option<&'static str> {
+    (!spec.endpoints.discovery || spec.endpoints.issuer.is_none())
+        .then_some("the description does not declare endpoints.issuer with endpoints.discovery")
+}
+
 fn zoho_client_credentials_only(spec: &TargetSpec) -> Option<&'static str> {
     zoho_only(spec).or_else(|| client_credentials_only(spec))
 }
@@ -318,6 +323,20 @@ pub fn catalogue() -> Vec<Scenario> {
             "a second poll of one device code within the interval is slow_down, and the interval grows by 5 seconds",
             slowing_device_only,
             device_slow_down
+        ),
+        scenario!(
+            "callback-elsewhere",
+            "RFC 6749 3.1.2, RFC 9700 4.1",
+            "a full callback URL whose scheme, host, port or path is not the redirect URI fails with MalformedCallback and no request is sent",
+            everywhere,
+            callback_elsewhere
+        ),
+        scenario!(
+            "discovery",
+            "RFC 8414 3, OpenID Connect Discovery 4",
+            "the library's discovery reads the server's metadata, checks that its issuer is the one asked for, finds the same endpoints the description names, and refuses another issuer",
+            discovering_only,
+            discovery
         ),
         scenario!(
             "client-credentials",
@@ -636,8 +655,11 @@ async fn redirect_uri_mismatch(t: &Target) -> anyhow::Result<()> {
     let callback = t.consent(&url).await?;
     let other = t.flow_with(client, None, "http://127.0.0.1/other-callback")?;
     let resumed = other.resume(pending.into_pending())?;
+    // The library itself refuses a full callback URL that arrived elsewhere than its redirect URI
+    // (see `callback-elsewhere`); the bare query reaches the server, whose check this is.
+    let query = url::Url::parse(&callback)?.query().unwrap_or_default().to_owned();
     let since = t.http.sent();
-    expect_refusal(t, since, resumed.exchange(&callback).await, "RFC 6749 4.1.3, 5.2", "invalid_grant").map(drop)
+    expect_refusal(t, since, resumed.exchange(&query).await, "RFC 6749 4.1.3, 5.2", "invalid_grant").map(drop)
 }
 
 async fn wrong_secret(t: &Target, client: AuthMethod) -> anyhow::Result<()> {
@@ -952,6 +974,38 @@ async fn client_credentials(t: &Target) -> anyhow::Result<()> {
         !before.access_token().ct_eq(session.tokens().access_token()),
         "the renewal did not yield a new access token"
     );
+    Ok(())
+}
+
+async fn callback_elsewhere(t: &Target) -> anyhow::Result<()> {
+    let client = t.confidential()?;
+    let (url, pending) = t.flow(client)?.authorization_url();
+    let callback = url::Url::parse(&t.consent(&url).await?)?;
+    let mut elsewhere = callback.clone();
+    elsewhere.set_path("/not-the-redirect-uri");
+    let since = t.http.sent();
+    expect_local_refusal(t, since, pending.exchange(elsewhere.as_str()).await, Failure::MalformedCallback)
+}
+
+async fn discovery(t: &Target) -> anyhow::Result<()> {
+    let (issuer, authorization, token, revocation) =
+        t.resolved_issuer().context("the target was resolved from an issuer")?;
+    let endpoints = zoho_oauth::discover(&*t.http, &issuer).await.context("the library's discovery")?;
+    ensure!(
+        endpoints.authorization_url().as_str() == url::Url::parse(&authorization)?.as_str(),
+        "authorization endpoint"
+    );
+    ensure!(endpoints.token_url().as_str() == url::Url::parse(&token)?.as_str(), "token endpoint");
+    if let Some(revocation) = revocation {
+        ensure!(
+            endpoints.revocation_url().map(url::Url::as_str) == Some(url::Url::parse(&revocation)?.as_str()),
+            "revocation endpoint"
+        );
+    }
+    // The same metadata asked for under another issuer is refused (RFC 8414 section 3.3).
+    let mut other = url::Url::parse(&issuer)?;
+    other.set_path(&format!("{}/other", other.path().trim_end_matches('/')));
+    ensure!(zoho_oauth::discover(&*t.http, other.as_str()).await.is_err(), "another issuer's discovery was accepted");
     Ok(())
 }
 

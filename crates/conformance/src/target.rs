@@ -277,6 +277,13 @@ impl Target {
         }
     }
 
+    /// The issuer and the endpoints the runner resolved for a target described by an issuer:
+    /// (issuer, authorization, token, revocation).
+    pub fn resolved_issuer(&self) -> Option<(String, String, String, Option<String>)> {
+        let r = self.resolved.as_ref()?;
+        Some((r.issuer.clone()?, r.authorization.clone(), r.token.clone(), r.revocation.clone()))
+    }
+
     pub fn emulator(&self) -> Option<&Emulator> {
         self.emulator.as_ref().map(|(e, _)| e)
     }
