@@ -33,6 +33,8 @@ const COMBINATIONS: &[(&str, &[&str])] = &[
     ("zoho-oauth-reqwest", &[]),
     ("zoho-accounts-emulator", &[]),
     ("zoho-oauth-cli", &[]),
+    ("zoho-oauth-cli", &["--no-default-features"]),
+    ("zoho-oauth-axum", &[]),
 ];
 
 /// Runs the task: `--count` prints the crate counts, anything else checks every combination.

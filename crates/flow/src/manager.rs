@@ -327,6 +327,7 @@ impl TokenManager {
                 self.current.store(fresh.clone());
                 Ok(fresh)
             }
+            Err(error @ Error::ClientSecret(_)) => Err(error),
             Err(error) => {
                 let (failure, state) = self.failure(&gate.state, error, now);
                 gate.state = state;
@@ -423,6 +424,9 @@ impl TokenManager {
                     }
                 }
             }
+            // A secret this process could not load is its own problem, not the grant's: nothing
+            // was sent, and other processes sharing the store must not wait for it.
+            Err(error @ Error::ClientSecret(_)) => Err(error),
             Err(error) => {
                 let (failure, state) = self.failure(&gate.state, error, now);
                 // Record the failure for every process sharing the store; if another writer got
