@@ -197,7 +197,7 @@ pub async fn token(settings: &Settings, args: &TokenArgs) -> Result<()> {
 
     let now = Utc::now();
     if !saved.is_fresh(now, settings.refresh_margin.value) {
-        info!("the saved access token expires {}; renewing it", format::relative(saved.expires_at(), now));
+        info!("the saved access token {}; renewing it", format::expiry(saved.expires_at(), now));
     }
     match session.renew_if_due().await {
         Ok(true) => info!("the access token is valid until {}", format::time(session.tokens().expires_at())),

@@ -24,6 +24,11 @@ pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     if at >= now { format!("in {}", duration(at - now)) } else { format!("{} ago", duration(now - at)) }
 }
 
+/// A token's expiry relative to `now` as a verb phrase: "expires in 4m 0s", or "expired 3h 0m ago".
+pub fn expiry(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if at > now { format!("expires {}", relative(at, now)) } else { format!("expired {}", relative(at, now)) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +48,7 @@ mod tests {
         assert_eq!(relative(now + Duration::minutes(15), now), "in 15m 0s");
         assert_eq!(relative(now - Duration::seconds(90), now), "1m 30s ago");
         assert!(time(now).ends_with(" UTC"));
+        assert_eq!(expiry(now + Duration::minutes(4), now), "expires in 4m 0s");
+        assert_eq!(expiry(now - Duration::hours(3), now), "expired 3h 0m ago");
     }
 }
