@@ -275,7 +275,8 @@ fn guide(emulator: &Emulator, options: &Options) -> String {
             "\nSelf-client code for {scopes} at {first}, valid {} minutes and once:\n  {code}",
             options.self_client_minutes
         );
-        let _ = writeln!(out, "  {env} zoho-oauth login --self-client {code}");
+        // The code goes in on standard input: an argument would show in `ps` and the shell's history.
+        let _ = writeln!(out, "  {env} zoho-oauth login --self-client -    # then paste the code at the prompt");
     }
     let _ = writeln!(out, "\nCtrl-C stops the emulator; everything is kept in memory and lost at exit.");
     out

@@ -84,7 +84,8 @@ async fn fixed_ports_and_a_self_client_code_that_exchanges() {
     let code = running.line(|_| true).trim().to_owned();
     assert!(code.starts_with("1000."), "{code}");
     let hint = running.line(|_| true);
-    assert!(hint.contains(&format!("zoho-oauth login --self-client {code}")), "{hint}");
+    assert!(!hint.contains(&code), "the code is pasted at the prompt, never an argument: {hint}");
+    assert!(hint.contains("zoho-oauth login --self-client -"), "{hint}");
 
     let token_url = Url::parse(&format!("http://127.0.0.1:{port}/oauth/v2/token")).unwrap();
     let pairs = [
