@@ -11,7 +11,6 @@ use crate::error::{CliError, Exit, Result};
 use crate::log::debug;
 
 /// The first characters of every entry `EncryptedStore` seals.
-const SEALED_PREFIX: &str = "zoe1:";
 
 /// Opens the store. With `create` false, a token file that does not exist is `None`: nothing
 /// was ever saved, and reading must not create the file or its directory.
@@ -67,7 +66,7 @@ async fn postgres(_url: &str, location: &StoreLocation) -> Result<Arc<dyn TokenS
 /// Refuses tokens that `EncryptedStore` sealed when no key was given: they would otherwise be
 /// read as an access token that is only ciphertext.
 pub fn check_not_sealed(settings: &Settings, tokens: &TokenSet) -> Result<()> {
-    let sealed = tokens.refresh_token().is_none() && tokens.access_token().expose_secret().starts_with(SEALED_PREFIX);
+    let sealed = zoho_oauth_store::is_sealed(tokens);
     if sealed && settings.encryption_key_file().is_none() {
         return Err(CliError::config(
             "the saved tokens are encrypted; give the key with --encryption-key-file or ZOHO_ENCRYPTION_KEY_FILE",

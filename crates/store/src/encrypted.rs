@@ -272,6 +272,13 @@ impl Keys {
     }
 }
 
+/// Whether `tokens`, as an inner store holds them, are sealed by an [`EncryptedStore`]: an
+/// envelope in place of the access token and no refresh token. A program that reads a store
+/// without the key can say "this store is encrypted" instead of handing out the envelope.
+pub fn is_sealed(tokens: &zoho_oauth_core::TokenSet) -> bool {
+    tokens.refresh_token().is_none() && parse_envelope(tokens.access_token().expose_secret()).is_some()
+}
+
 impl<S: TokenStore> EncryptedStore<S> {
     /// Wraps `inner`, sealing everything with `current`.
     pub fn new(inner: S, current: EncryptionKey) -> Self {
@@ -516,6 +523,19 @@ mod tests {
     #[test]
     fn envelopes_parse() {
         assert_eq!(parse_envelope("zoe1:abc:xyz"), Some(("abc", "xyz")));
+        let set = |access: &str, refresh: Option<&str>| {
+            zoho_oauth_core::TokenSet::new(
+                zoho_oauth_core::AccessToken::new(access),
+                refresh.map(zoho_oauth_core::RefreshToken::new),
+                chrono::Utc::now(),
+                None,
+                "https://accounts.zoho.com",
+                zoho_oauth_core::Scopes::empty(),
+            )
+        };
+        assert!(is_sealed(&set("zoe1:abc:xyz", None)));
+        assert!(!is_sealed(&set("zoe1:abc:xyz", Some("r"))), "an envelope never comes with a refresh token");
+        assert!(!is_sealed(&set("1000.plain", None)));
         assert_eq!(parse_envelope("zoe1:abc"), None);
         assert_eq!(parse_envelope("1000.plain-token"), None);
     }

@@ -181,7 +181,7 @@ mod store;
 pub mod testing;
 
 #[cfg(feature = "encryption")]
-pub use encrypted::{EncryptedStore, EncryptionKey};
+pub use encrypted::{EncryptedStore, EncryptionKey, is_sealed};
 pub use error::{Error, FileKind, Result};
 #[cfg(feature = "file")]
 pub use file::FileStore;
