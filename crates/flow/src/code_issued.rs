@@ -166,27 +166,29 @@ impl Flow<CodeIssued<SelfClient>> {
     }
 }
 
-#[tracing::instrument(
-    name = "exchange",
-    level = "debug",
-    skip_all,
-    fields(accounts_server = %endpoints.accounts_server(), outcome = tracing::field::Empty)
-)]
+/// Exchanges `code`, traced as the span `exchange` with the accounts server and the outcome.
 async fn exchange_code(
     client: Arc<Client>,
     endpoints: Endpoints,
     code: AuthorizationCode,
     verifier: Option<&PkceVerifier>,
 ) -> Result<Flow<Authorized>> {
-    let response = match requests::token(&client, &endpoints, Grant::Code { code: &code, verifier }).await {
+    let span = tracing::debug_span!(
+        "exchange",
+        accounts_server = %endpoints.accounts_server(),
+        outcome = tracing::field::Empty,
+    );
+    let grant = Grant::Code { code: &code, verifier };
+    let answer = tracing::Instrument::instrument(requests::token(&client, &endpoints, grant), span.clone()).await;
+    let response = match answer {
         Ok(response) => response,
         Err(error) => {
-            tracing::Span::current().record("outcome", "failure");
-            tracing::warn!(error = %error, "the code exchange failed");
+            span.record("outcome", "failure");
+            span.in_scope(|| tracing::warn!(error = %error, "the code exchange failed"));
             return Err(error);
         }
     };
-    tracing::Span::current().record("outcome", "ok");
+    span.record("outcome", "ok");
     let config = &client.config;
     let tokens = TokenSet::from_response(
         response,

@@ -514,8 +514,12 @@ impl TokenManager {
 
     /// Revokes the grant at the server (RFC 7009) and, with a store, deletes its entry; afterwards
     /// every holder of this session gets [`Error::Revoked`].
-    #[tracing::instrument(name = "revoke", level = "debug", skip_all, fields(accounts_server = %self.endpoints.accounts_server()))]
     pub(crate) async fn revoke(&self) -> Result<()> {
+        let span = tracing::debug_span!("revoke", accounts_server = %self.endpoints.accounts_server());
+        tracing::Instrument::instrument(self.revoke_inner(), span).await
+    }
+
+    async fn revoke_inner(&self) -> Result<()> {
         let _gate = self.gate.lock().await;
         let current = self.current.load_full();
         if current.revoked {
