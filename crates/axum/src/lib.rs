@@ -34,6 +34,8 @@
 //! [`ZohoAuth::session_for`], [`ZohoAuth::sign_out_user`]), so an app with its own session layer
 //! (tower-sessions, say) can keep the pending sign-in and the user id there instead.
 
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+
 mod auth;
 mod cookies;
 mod error;

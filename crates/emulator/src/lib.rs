@@ -43,6 +43,8 @@
 //! The emulator is for loopback tests only: it keeps everything in memory, and checks client
 //! secrets with plain string comparison.
 
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+
 mod config;
 mod html;
 mod routes;

@@ -28,6 +28,8 @@
 //! # }
 //! ```
 
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+
 mod authorized;
 mod client;
 mod client_credentials;

@@ -83,6 +83,8 @@
 //! The wait is bounded by [`PostgresStoreBuilder::lock_timeout`], enforced by the server
 //! (`lock_timeout`) and by the client, and ends with [`Error::LockTimeout`].
 
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+
 mod error;
 mod lock;
 mod schema;

@@ -155,6 +155,8 @@
 //! key, written about once an hour per key). Refreshes, which wait on the network, use per-key lock
 //! files, so refreshing one user never holds up another.
 
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+
 #[cfg(feature = "encryption")]
 mod encrypted;
 #[cfg_attr(

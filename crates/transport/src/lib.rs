@@ -40,6 +40,8 @@
 //! # drop(client);
 //! ```
 
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+
 use std::error::Error as StdError;
 use std::time::Duration;
 
