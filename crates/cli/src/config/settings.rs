@@ -198,6 +198,9 @@ impl Settings {
         if let Some(login) = &self.login {
             debug!("scopes {} ({})", login.scopes.value.join(","), login.scopes.origin);
             debug!("redirect URI {} ({})", login.redirect_uri.value, login.redirect_uri.origin);
+            if let Some(soid) = &login.soid {
+                debug!("soid {} ({})", soid.value, soid.origin);
+            }
         }
     }
 
