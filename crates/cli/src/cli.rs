@@ -75,7 +75,8 @@ pub struct Global {
     #[arg(long, global = true, env = "ZOHO_ACCOUNTS_URL", hide_env_values = true, value_name = "URL")]
     pub accounts_url: Option<String>,
 
-    /// Another accounts server a custom one may hand the login to (repeatable; comma-separated in the variable)
+    /// Another accounts server a custom one may hand the login to, as URL or LOCATION=URL (the location
+    /// code, such as eu, is how the device flow names it); repeatable; comma-separated in the variable
     #[arg(
         long = "trust-accounts-url",
         global = true,

@@ -160,15 +160,21 @@ impl CliError {
                 ),
             ),
             FlowError::Server(server) if server.error.as_str() == MISSING_ORG_INFO => Self::config(format!(
-                "Zoho needs the org a client-credentials token is for ({}); give it with --soid ZohoCRM.<org id> \
-                 (or ZOHO_SOID, or soid in the config file), the org id shown in Zoho CRM, and run `zoho-oauth \
-                 login{} --client-credentials` again",
-                server.error,
+                "Zoho needs the org a client-credentials token is for ({MISSING_ORG_INFO}); give it with --soid \
+                 ZohoCRM.<org id> (or ZOHO_SOID, or soid in the config file), the org id shown in Zoho CRM, and run \
+                 `zoho-oauth login{} --client-credentials` again",
                 profile_flag(during.profile())
             )),
             FlowError::MalformedCallback { reason } => Self::new(
                 Exit::Failure,
                 format!("the browser came back without a usable code ({reason}); run `zoho-oauth login` again"),
+            ),
+            FlowError::UntrustedAccountsServer { server } if matches!(during, During::Device { .. }) => Self::new(
+                Exit::Failure,
+                format!(
+                    "the approval came from a data center this client does not trust ({server}), so nothing was sent \
+                     there; for a custom accounts server, name it with --trust-accounts-url LOCATION=URL"
+                ),
             ),
             FlowError::UntrustedAccountsServer { .. } => Self::new(
                 Exit::Failure,

@@ -470,7 +470,11 @@ async fn a_device_login_is_approved_on_another_device_and_replaces_the_previous_
 #[tokio::test]
 async fn a_device_login_approved_at_another_data_center_is_saved_there() {
     let h = device_harness(Duration::minutes(5)).await;
-    let (pending, code) = h.start_device_login(&["-p", "eu-user"]).await;
+    // Zoho's `other_dc` names the data center by its location code only: a custom server is
+    // trusted under its code.
+    let mut command = h.command(&["login", "--device", "-p", "eu-user"]);
+    command.env("ZOHO_TRUST_ACCOUNTS_URLS", format!("eu={}", h.accounts("eu")));
+    let (pending, code) = h.start_device_login_with(command).await;
     // Bruno's account lives at eu: the poll at us answers other_dc, and the next goes to eu.
     approve(&h, &code, "bruno@example.eu");
     pending.finish().await.expect(0);
@@ -478,6 +482,14 @@ async fn a_device_login_approved_at_another_data_center_is_saved_there() {
     assert_eq!(key.accounts_server(), h.accounts("eu"));
     assert!(h.emulator.counters_for("eu").device_token >= 1, "polled at eu");
     assert_eq!(h.call_api("eu", tokens.access_token().expose_secret()).await, 200);
+    let token = h.run(&["token", "-p", "eu-user"]).await.expect(0);
+    assert_eq!(token.stdout.trim(), tokens.access_token().expose_secret(), "the plain URL trusts it as well");
+
+    // Trusted without its code, the server cannot be found from `other_dc`: the error says how.
+    let (pending, code) = h.start_device_login(&["-p", "lost"]).await;
+    approve(&h, &code, "bruno@example.eu");
+    pending.finish().await.expect(1).ends_with_error("--trust-accounts-url LOCATION=URL");
+    assert!(h.saved("lost").await.is_none());
 }
 
 #[tokio::test]
@@ -590,7 +602,9 @@ async fn client_credentials_with_an_org_then_token_renews_by_asking_again() {
 async fn client_credentials_without_an_org_say_how_to_name_it() {
     let h = Harness::start().await;
     let run = h.run(&["login", "-p", "jobs", "--client-credentials"]).await.expect(6);
-    run.one_line_error("(missing_org_info); give it with --soid ZohoCRM.<org id>");
+    run.one_line_error(
+        "Zoho needs the org a client-credentials token is for (missing_org_info); give it with --soid ZohoCRM.<org id>",
+    );
     assert!(run.stderr.contains("`zoho-oauth login --profile jobs --client-credentials`"), "{}", run.stderr);
     assert_eq!(run.stdout, "");
     assert!(h.saved("jobs").await.is_none());
@@ -913,7 +927,7 @@ async fn no_secret_in_any_output_at_the_most_verbose_level() {
     // A device login, approved; its device code is never seen by the test, so the scan below
     // looks for anything shaped like the emulator's secrets as well as for the known ones.
     let (pending, user_code) = h.start_device_login(&["-vv", "-p", "dev"]).await;
-    assert!(h.emulator.approve_device(&user_code, "user@example.com"));
+    assert!(h.emulator.approve_device(&user_code, "alice@example.com"));
     h.clock.advance(Duration::seconds(2));
     runs.push(("login --device", pending.finish().await.expect(0)));
     remember(&mut secrets, &h.saved("dev").await.unwrap().1);

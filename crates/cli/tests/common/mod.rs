@@ -179,7 +179,12 @@ impl Harness {
     pub async fn start_device_login(&self, args: &[&str]) -> (Pending, String) {
         let mut all = vec!["login", "--device"];
         all.extend_from_slice(args);
-        let pending = Pending::spawn(self.command(&all), "Waiting for the approval").await;
+        self.start_device_login_with(self.command(&all)).await
+    }
+
+    /// [`start_device_login`](Self::start_device_login) with a command of the test's own.
+    pub async fn start_device_login_with(&self, command: Command) -> (Pending, String) {
+        let pending = Pending::spawn(command, "Waiting for the approval").await;
         let code = pending
             .seen
             .lines()
