@@ -136,7 +136,8 @@ pub enum Command {
 
 const LOGIN_EXAMPLES: &str = "\
 Register the redirect URI http://127.0.0.1:8910/callback (or the one set with --redirect-host, --redirect-port
-and --redirect-path) for your client in Zoho's API console first.
+and --redirect-path) for your client in Zoho's API console first; --device, --self-client and
+--client-credentials need none.
 
 Examples:
   ZOHO_CLIENT_ID=1000.ABC zoho-oauth login --dc eu

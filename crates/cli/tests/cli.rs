@@ -592,6 +592,12 @@ async fn client_credentials_with_an_org_then_token_renews_by_asking_again() {
     common::output(command).await.expect(0);
     let (_, flag) = h.saved("flag").await.unwrap();
     assert_eq!(flag.renewal(), &Renewal::ClientCredentials { soid: Some("ZohoCRM.1".to_owned()) });
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(&config, "[profiles.file]\nsoid = \"ZohoCRM.555\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    h.run(&["login", "-p", "file", "--config", config, "--client-credentials"]).await.expect(0);
+    let (_, file) = h.saved("file").await.unwrap();
+    assert_eq!(file.renewal(), &Renewal::ClientCredentials { soid: Some("ZohoCRM.555".to_owned()) });
     let sent = h.emulator.counters().token_client_credentials;
     h.run(&["login", "--client-credentials", "--soid", "4242"]).await.expect(2).one_line_error("ZohoCRM.<org id>");
     h.run(&["login", "--soid", "ZohoCRM.4242"]).await.expect(2).one_line_error("add --client-credentials");
