@@ -14,9 +14,9 @@ Examples:
 Configuration, highest precedence first:
   1. flags, such as --client-id or --dc
   2. environment variables: ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_DC, ZOHO_ENVIRONMENT,
-     ZOHO_ACCOUNTS_URL, ZOHO_TRUST_ACCOUNTS_URLS, ZOHO_SCOPES, ZOHO_REDIRECT_HOST, ZOHO_REDIRECT_PORT,
-     ZOHO_REDIRECT_PATH, ZOHO_OAUTH_PROFILE, ZOHO_OAUTH_CONFIG, ZOHO_OAUTH_STORE, ZOHO_STORE_URL,
-     ZOHO_ENCRYPTION_KEY_FILE, ZOHO_OAUTH_REFRESH_MARGIN
+     ZOHO_ACCOUNTS_URL, ZOHO_TRUST_ACCOUNTS_URLS, ZOHO_SCOPES, ZOHO_SOID, ZOHO_REDIRECT_HOST,
+     ZOHO_REDIRECT_PORT, ZOHO_REDIRECT_PATH, ZOHO_OAUTH_PROFILE, ZOHO_OAUTH_CONFIG, ZOHO_OAUTH_STORE,
+     ZOHO_STORE_URL, ZOHO_ENCRYPTION_KEY_FILE, ZOHO_OAUTH_REFRESH_MARGIN
   3. the config file (default: config.toml in the platform's config directory, e.g.
      ~/.config/zoho-oauth/config.toml), top-level keys for every profile, [profiles.NAME] for one
 The client secret is never a flag: it comes from ZOHO_CLIENT_SECRET, from the config file (which must then
@@ -24,7 +24,8 @@ be readable by its owner only, chmod 600), or from a prompt that does not echo.
 
 Exit codes:
   0    success
-  1    failure not listed below (consent declined, state mismatch, a refusal by Zoho, login timed out)
+  1    failure not listed below (consent declined in the browser or on the device, state mismatch, a refusal
+       by Zoho, login timed out or its device code expired)
   2    usage: unknown command or flag, or an invalid value
   3    login needed: no saved tokens, a used or expired code, a revoked refresh token
   4    rate limited by Zoho: wait until the time the message names
@@ -74,7 +75,8 @@ pub struct Global {
     #[arg(long, global = true, env = "ZOHO_ACCOUNTS_URL", hide_env_values = true, value_name = "URL")]
     pub accounts_url: Option<String>,
 
-    /// Another accounts server a custom one may hand the login to (repeatable; comma-separated in the variable)
+    /// Another accounts server a custom one may hand the login to, as URL or LOCATION=URL (the location
+    /// code, such as eu, is how the device flow names it); repeatable; comma-separated in the variable
     #[arg(
         long = "trust-accounts-url",
         global = true,
@@ -114,7 +116,8 @@ pub struct Global {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Authorize in the browser (or with a self-client code) and save the tokens
+    /// Authorize in the browser (or on another device, with a self-client code or with client
+    /// credentials) and save the tokens
     #[command(after_help = LOGIN_EXAMPLES)]
     Login(LoginArgs),
     /// Print a valid access token on stdout and nothing else, refreshing it when needed
@@ -133,12 +136,15 @@ pub enum Command {
 
 const LOGIN_EXAMPLES: &str = "\
 Register the redirect URI http://127.0.0.1:8910/callback (or the one set with --redirect-host, --redirect-port
-and --redirect-path) for your client in Zoho's API console first.
+and --redirect-path) for your client in Zoho's API console first; --device, --self-client and
+--client-credentials need none.
 
 Examples:
   ZOHO_CLIENT_ID=1000.ABC zoho-oauth login --dc eu
   zoho-oauth login --no-browser --redirect-port 9000 --scopes ZohoCRM.modules.ALL,ZohoCRM.users.READ
   pbpaste | zoho-oauth login --self-client -   # a self-client code from Zoho's API console, read from stdin
+  zoho-oauth login --device                    # no browser here: approve with a code on another device
+  zoho-oauth login --client-credentials --soid ZohoCRM.12345678   # no user: a one-off job for the org
 
 Give a self-client code as `-` and paste it (or pipe it): on the command line it would show in `ps` and the
 shell history. A login over saved tokens revokes the grant it replaces once the new one is saved (Zoho keeps
@@ -173,8 +179,22 @@ pub struct LoginArgs {
 
     /// Exchange a code generated for a self client in Zoho's API console instead; give `-` to read it
     /// from stdin, so that it never shows in `ps` or the shell history
-    #[arg(long, value_name = "CODE")]
+    #[arg(long, value_name = "CODE", conflicts_with_all = ["device", "client_credentials"])]
     pub self_client: Option<String>,
+
+    /// Authorize on another device instead: show a URL and a code to enter there, and wait for the
+    /// approval (for machines without a browser, such as a server reached over ssh)
+    #[arg(long, conflicts_with_all = ["no_browser", "client_credentials"])]
+    pub device: bool,
+
+    /// Get a token for the org with the client's own credentials, no user involved (a self client's
+    /// id and secret; needs --soid); renewed by asking again at expiry
+    #[arg(long)]
+    pub client_credentials: bool,
+
+    /// The org a client-credentials token is for, as ZohoCRM.<org id> (the org id shown in Zoho CRM)
+    #[arg(long, env = "ZOHO_SOID", hide_env_values = true, value_name = "SERVICE.ORG_ID")]
+    pub soid: Option<String>,
 
     /// Scopes to ask for, comma-separated [default: ZohoCRM.modules.ALL,ZohoCRM.users.READ]
     #[arg(long, env = "ZOHO_SCOPES", hide_env_values = true, value_delimiter = ',', value_name = "SCOPES")]
@@ -192,7 +212,8 @@ pub struct LoginArgs {
     #[arg(long, env = "ZOHO_REDIRECT_PATH", hide_env_values = true, value_name = "PATH")]
     pub redirect_path: Option<String>,
 
-    /// Give up waiting for the browser after this many seconds (at most a day)
+    /// Give up waiting for the browser after this many seconds (at most a day); a --device login
+    /// waits until its code expires instead
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400), value_name = "SECONDS")]
     pub timeout: u64,
 }

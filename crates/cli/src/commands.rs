@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use zoho_oauth::{
-    ClientConfig, DataCenter, Error as FlowError, FailureKind, Flow, HttpClient, RefreshState, ReqwestClient, StoreKey,
-    TokenSet, TokenStore,
+    ClientConfig, DataCenter, Error as FlowError, FailureKind, Flow, HttpClient, RefreshState, Renewal, ReqwestClient,
+    StoreKey, TokenSet, TokenStore,
 };
 
 use crate::cli::{LogoutArgs, StatusArgs, TokenArgs};
@@ -52,6 +52,9 @@ pub struct Summary {
     scopes: Vec<String>,
     expires_at: DateTime<Utc>,
     refresh_token: bool,
+    /// For a client-credentials grant, which has no refresh token: `Some` with the org (`soid`)
+    /// the token is asked for again, if one was given.
+    client_credentials: Option<Option<String>>,
     /// The renewal state every process sharing the store respects (backoff, lock-out).
     refresh_state: RefreshState,
 }
@@ -69,6 +72,10 @@ impl Summary {
             scopes: tokens.scopes().iter().map(|s| s.as_str().to_owned()).collect(),
             expires_at: tokens.expires_at(),
             refresh_token: tokens.refresh_token().is_some(),
+            client_credentials: match tokens.renewal() {
+                Renewal::ClientCredentials { soid } => Some(soid.clone()),
+                _ => None,
+            },
             refresh_state,
         }
     }
@@ -89,10 +96,16 @@ impl Summary {
         } else {
             format!("expired at {} ({})", format::time(self.expires_at), format::relative(self.expires_at, now))
         };
-        let refresh = if self.refresh_token {
-            "held (renewed automatically by `zoho-oauth token`)"
-        } else {
-            "none (run `zoho-oauth login` when the access token expires)"
+        let refresh = match (&self.client_credentials, self.refresh_token) {
+            (Some(soid), _) => {
+                let org = soid.as_deref().map(|soid| format!(" for {soid}")).unwrap_or_default();
+                format!(
+                    "none (client credentials: `zoho-oauth token` asks for a new access token{org} when this one \
+                     expires)"
+                )
+            }
+            (None, true) => "held (renewed automatically by `zoho-oauth token`)".to_owned(),
+            (None, false) => "none (run `zoho-oauth login` when the access token expires)".to_owned(),
         };
         let scopes = if self.scopes.is_empty() { "(not reported)".to_owned() } else { self.scopes.join(" ") };
         let mut text = format!(
@@ -141,6 +154,12 @@ impl Summary {
             "expires_in": (self.expires_at - now).num_seconds().max(0),
             "expired": self.expires_at <= now,
             "refresh_token": self.refresh_token,
+            "renewed_by": match (&self.client_credentials, self.refresh_token) {
+                (Some(_), _) => Some("client_credentials"),
+                (None, true) => Some("refresh_token"),
+                (None, false) => None,
+            },
+            "soid": self.client_credentials.clone().flatten(),
             "rate_limited_until": self.rate_limited_until(now).map(time),
             "renewal": {
                 "failures": state.failures,

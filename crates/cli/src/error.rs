@@ -12,7 +12,8 @@ use crate::profile::profile_flag;
 /// The exit codes, as documented in `--help` and `docs/cli.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// 1: anything not listed below (declined consent, state mismatch, a refusal by Zoho).
+    /// 1: anything not listed below (declined consent, state mismatch, a refusal by Zoho, a login
+    /// that timed out or whose device code expired).
     Failure = 1,
     /// 2: the command line is wrong: an unknown flag or command, or a bad value.
     Usage = 2,
@@ -133,15 +134,47 @@ impl CliError {
                 "the browser came back with another `state` than this login sent (an old tab or a forged request); \
                  run `zoho-oauth login` again",
             ),
-            FlowError::AuthorizationDenied { error, .. } => Self::new(
+            FlowError::AuthorizationDenied { error, .. } => match during {
+                During::Device { profile } => Self::new(
+                    Exit::Failure,
+                    format!(
+                        "the authorization was declined on the verification page ({error}); run `zoho-oauth login{} \
+                         --device` again and accept",
+                        profile_flag(profile)
+                    ),
+                ),
+                _ => Self::new(
+                    Exit::Failure,
+                    format!(
+                        "the authorization was declined in the browser ({error}); run `zoho-oauth login` again and \
+                         accept"
+                    ),
+                ),
+            },
+            FlowError::DeviceCodeExpired => Self::new(
                 Exit::Failure,
                 format!(
-                    "the authorization was declined in the browser ({error}); run `zoho-oauth login` again and accept"
+                    "the code expired before it was approved; run `zoho-oauth login{} --device` again and enter the \
+                     new code before it expires",
+                    profile_flag(during.profile())
                 ),
             ),
+            FlowError::Server(server) if server.error.as_str() == MISSING_ORG_INFO => Self::config(format!(
+                "Zoho needs the org a client-credentials token is for ({MISSING_ORG_INFO}); give it with --soid \
+                 ZohoCRM.<org id> (or ZOHO_SOID, or soid in the config file), the org id shown in Zoho CRM, and run \
+                 `zoho-oauth login{} --client-credentials` again",
+                profile_flag(during.profile())
+            )),
             FlowError::MalformedCallback { reason } => Self::new(
                 Exit::Failure,
                 format!("the browser came back without a usable code ({reason}); run `zoho-oauth login` again"),
+            ),
+            FlowError::UntrustedAccountsServer { server } if matches!(during, During::Device { .. }) => Self::new(
+                Exit::Failure,
+                format!(
+                    "the approval came from a data center this client does not trust ({server}), so nothing was sent \
+                     there; for a custom accounts server, name it with --trust-accounts-url LOCATION=URL"
+                ),
             ),
             FlowError::UntrustedAccountsServer { .. } => Self::new(
                 Exit::Failure,
@@ -170,6 +203,19 @@ impl CliError {
                     Exit::NeedsLogin,
                     format!("the refresh token was revoked or has expired ({}); {}", server.error, login(profile)),
                 ),
+                During::Device { profile } => Self::new(
+                    Exit::NeedsLogin,
+                    format!(
+                        "the device code is no longer valid ({}); run `zoho-oauth login{} --device` again",
+                        server.error,
+                        profile_flag(profile)
+                    ),
+                ),
+                During::ClientCredentials { .. } => Self::config(format!(
+                    "Zoho refused the client credentials ({}); check that the client is a self client of the org \
+                     in Zoho's API console",
+                    server.error
+                )),
             },
             FlowError::Server(server)
                 if matches!(server.error, ErrorCode::InvalidClient | ErrorCode::InvalidClientSecret) =>
@@ -267,6 +313,9 @@ impl fmt::Display for CliError {
 /// and come back with its exit code.
 impl std::error::Error for CliError {}
 
+/// Zoho's answer to a client-credentials request without the org (`soid`) its product needs.
+const MISSING_ORG_INFO: &str = "missing_org_info";
+
 /// What the tool was doing when a flow error happened, to say what to do next.
 #[derive(Debug, Clone, Copy)]
 pub enum During<'a> {
@@ -277,6 +326,16 @@ pub enum During<'a> {
     },
     /// Exchanging a self-client code.
     SelfClient {
+        /// The profile.
+        profile: &'a str,
+    },
+    /// Asking for a device code, or polling until the user decides.
+    Device {
+        /// The profile.
+        profile: &'a str,
+    },
+    /// Asking for a token with the client's own credentials.
+    ClientCredentials {
         /// The profile.
         profile: &'a str,
     },
@@ -298,6 +357,8 @@ impl During<'_> {
         match self {
             During::Login { profile }
             | During::SelfClient { profile }
+            | During::Device { profile }
+            | During::ClientCredentials { profile }
             | During::Refresh { profile }
             | During::Revoke { profile } => profile,
         }

@@ -1,12 +1,17 @@
-//! `login`: the authorization-code flow through the browser and a loopback listener, or a
-//! self-client code, ending with the tokens in the token file.
+//! `login`: the authorization-code flow through the browser and a loopback listener, a
+//! self-client code, the device flow (a code entered on another device) or client credentials,
+//! each ending with the tokens in the token file.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+
+use chrono::Utc;
 use zoho_oauth::{
-    AuthorizationCode, Authorized, ClientConfig, Flow, HttpClient, RefreshState, StoreKey, TokenSet, TokenStore,
+    AuthorizationCode, Authorized, ClientConfig, DeviceCodeIssued, Flow, HttpClient, RefreshState, StoreKey, TokenSet,
+    TokenStore,
 };
 
 use crate::cli::LoginArgs;
@@ -45,6 +50,8 @@ pub async fn run(settings: &Settings, args: &LoginArgs) -> Result<()> {
                 .await
                 .map_err(|e| CliError::from_flow(e.error(), During::SelfClient { profile }))?
         }
+        None if args.device => device(settings, config, http.clone(), store.clone()).await?,
+        None if args.client_credentials => client_credentials(settings, config, http.clone(), store.clone()).await?,
         None => browser(settings, args, config, http.clone(), store.clone()).await?,
     };
 
@@ -164,7 +171,7 @@ async fn browser(
     if !args.no_browser {
         open_browser(url.as_str()).await;
     }
-    let callback = wait(&mut listener, Duration::from_secs(args.timeout), redirect.as_str()).await?;
+    let callback = wait_for_browser(&mut listener, Duration::from_secs(args.timeout), redirect.as_str()).await?;
     drop(listener);
     info!("the browser came back; exchanging the code");
     let result = pending.exchange(&callback.url).await.map_err(zoho_oauth::ExchangeError::into_error);
@@ -194,50 +201,183 @@ async fn open_browser(url: &str) {
 }
 
 /// Waits for the browser's request, showing that it waits, until `timeout`.
-async fn wait(listener: &mut Listener, timeout: Duration, redirect: &str) -> Result<Callback> {
+async fn wait_for_browser(listener: &mut Listener, timeout: Duration, redirect: &str) -> Result<Callback> {
     // Listening for Ctrl-C starts before the wait is announced, so that an interrupt as soon as
     // the user reads the line is caught rather than killing the tool with its countdown half drawn.
-    let mut interrupts = Interrupts::listen();
+    let interrupts = Interrupts::listen();
     let deadline = tokio::time::Instant::now() + timeout;
     let chrono_timeout = chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
     say!(
         "Waiting for the browser to come back to {redirect} (up to {}; Ctrl-C to cancel)...",
         format::duration(chrono_timeout)
     );
-    // A countdown on a terminal; in a log file, the line above is enough.
-    let live = std::io::stderr().is_terminal();
-    let mut countdown = Countdown::default();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let timed_out = || {
-        CliError::new(
+    let mut waiter = Waiter::new(interrupts, deadline, "interrupted while waiting for the browser; nothing was saved");
+    let result = match waiter.until(tokio::time::timeout_at(deadline, listener.next())).await {
+        Ok(Ok(Some(callback))) => Ok(callback),
+        Ok(Ok(None)) => Err(CliError::new(Exit::Failure, "the loopback listener stopped")),
+        Ok(Err(_elapsed)) => Err(CliError::new(
             Exit::Failure,
             format!(
                 "no answer from the browser within {}; run `zoho-oauth login` again (--timeout waits longer; \
                  the redirect URI registered in Zoho's API console must be {redirect})",
                 format::duration(chrono_timeout)
             ),
-        )
+        )),
+        Err(interrupted) => Err(interrupted),
     };
-    let result = loop {
-        tokio::select! {
-            callback = listener.next() => {
-                break callback.ok_or_else(|| CliError::new(Exit::Failure, "the loopback listener stopped"));
+    waiter.finish();
+    result
+}
+
+/// The device half: ask for a user code, show it with the URL where it is entered, and poll until
+/// the user decides or the code expires. The library keeps to Zoho's polling rules (the interval,
+/// `slow_down`, `other_dc`) and saves the tokens to the store on approval.
+///
+/// The device code itself is a secret (whoever holds it gets the tokens): it stays inside the flow
+/// and is never shown.
+async fn device(
+    settings: &Settings,
+    config: ClientConfig,
+    http: Arc<dyn HttpClient>,
+    store: Arc<dyn TokenStore>,
+) -> Result<Flow<Authorized>> {
+    let profile = settings.profile.value.as_str();
+    let during = During::Device { profile };
+    let login = settings.login.as_ref().ok_or_else(|| CliError::new(Exit::Failure, "login settings are missing"))?;
+    let config = config.scopes(login.scopes.value.clone());
+    info!(
+        "asking {} for a device code; scopes: {}",
+        config.endpoints().accounts_server(),
+        login.scopes.value.join(",")
+    );
+    // Listening starts before the code is shown, as for the browser.
+    let interrupts = Interrupts::listen();
+    let issued = Flow::new(config, http)
+        .with_store(store, profile)
+        .device_authorization()
+        .await
+        .map_err(|e| CliError::from_flow(&e, during))?;
+
+    say!("To authorize the profile {profile:?}, open this URL on a phone or computer, sign in and enter the code:");
+    say!("");
+    say!("  URL:   {}", issued.verification_uri());
+    say!("  Code:  {}", issued.user_code());
+    say!("");
+    if let Some(complete) = issued.verification_uri_complete() {
+        say!("Or open {complete}, which holds the code already.");
+    }
+    let left = (issued.expires_at() - Utc::now()).max(chrono::Duration::zero());
+    let deadline = tokio::time::Instant::now() + left.to_std().unwrap_or_default();
+    say!("Waiting for the approval (the code expires in {}; Ctrl-C to cancel)...", format::duration(left));
+    let mut waiter = Waiter::new(interrupts, deadline, "interrupted while waiting for the approval; nothing was saved");
+    let result = poll(&mut waiter, issued, during).await;
+    waiter.finish();
+    result
+}
+
+/// Polls until the user decides: the library's wait ends at approval, at a final answer (denial,
+/// expiry) or at a failure after which polling may go on (the network, a 5xx), which is shown as a
+/// warning before the wait resumes, so that a person is not left looking at a countdown that
+/// cannot succeed.
+async fn poll(waiter: &mut Waiter, issued: Flow<DeviceCodeIssued>, during: During<'_>) -> Result<Flow<Authorized>> {
+    let mut flow = issued;
+    loop {
+        let failed = match waiter.until(flow.wait()).await? {
+            Ok(authorized) => return Ok(authorized),
+            Err(failed) => failed,
+        };
+        let error = CliError::from_flow(failed.error(), during);
+        match failed.into_flow() {
+            Some(pending) => {
+                waiter.say(&format!("warning: {error}; still waiting"));
+                flow = pending;
             }
-            () = tokio::time::sleep_until(deadline) => break Err(timed_out()),
-            () = interrupts.next() => {
-                break Err(CliError::new(Exit::Interrupted, "interrupted while waiting for the browser; nothing was saved"));
-            }
-            _ = tick.tick(), if live => {
-                // Rounded up, so that the countdown ends at 1s rather than showing 0s for a second.
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_millis().div_ceil(1000);
-                let left = chrono::Duration::seconds(i64::try_from(left).unwrap_or(i64::MAX));
-                write_stderr(&countdown.frame(&format!("{} left", format::duration(left))));
+            None => return Err(error),
+        }
+    }
+}
+
+/// The client-credentials half: one request, no user; the tokens are saved by the library and
+/// renewed by `token` the same way, with the scopes and `soid` recorded in the token set.
+async fn client_credentials(
+    settings: &Settings,
+    config: ClientConfig,
+    http: Arc<dyn HttpClient>,
+    store: Arc<dyn TokenStore>,
+) -> Result<Flow<Authorized>> {
+    let profile = settings.profile.value.as_str();
+    let login = settings.login.as_ref().ok_or_else(|| CliError::new(Exit::Failure, "login settings are missing"))?;
+    let soid = login.soid.as_ref().map(|s| s.value.as_str());
+    let config = config.scopes(login.scopes.value.clone());
+    match soid {
+        Some(soid) => info!(
+            "asking {} for a client-credentials token for {soid}; scopes: {}",
+            config.endpoints().accounts_server(),
+            login.scopes.value.join(",")
+        ),
+        None => info!("asking {} for a client-credentials token without --soid", config.endpoints().accounts_server()),
+    }
+    Flow::new(config, http)
+        .with_store(store, profile)
+        .client_credentials(soid)
+        .await
+        .map_err(|e| CliError::from_flow(&e, During::ClientCredentials { profile }))
+}
+
+/// A wait a person watches: a countdown to `deadline` on a terminal, Ctrl-C ending it, and
+/// messages that do not break the countdown's line.
+struct Waiter {
+    interrupts: Interrupts,
+    deadline: tokio::time::Instant,
+    /// The error for Ctrl-C.
+    interrupted: &'static str,
+    /// Whether stderr is a terminal: in a log file, the announcing line is enough.
+    live: bool,
+    countdown: Countdown,
+    tick: tokio::time::Interval,
+}
+
+impl Waiter {
+    fn new(interrupts: Interrupts, deadline: tokio::time::Instant, interrupted: &'static str) -> Self {
+        Self {
+            interrupts,
+            deadline,
+            interrupted,
+            live: std::io::stderr().is_terminal(),
+            countdown: Countdown::default(),
+            tick: tokio::time::interval(Duration::from_secs(1)),
+        }
+    }
+
+    /// Runs `work` to its end, drawing the countdown meanwhile; Ctrl-C drops it (exit 130).
+    async fn until<T>(&mut self, work: impl Future<Output = T>) -> Result<T> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return Ok(done),
+                () = self.interrupts.next() => {
+                    return Err(CliError::new(Exit::Interrupted, self.interrupted));
+                }
+                _ = self.tick.tick(), if self.live => {
+                    // Rounded up, so that the countdown ends at 1s rather than showing 0s for a second.
+                    let left = self.deadline.saturating_duration_since(tokio::time::Instant::now());
+                    let left = chrono::Duration::seconds(i64::try_from(left.as_millis().div_ceil(1000)).unwrap_or(i64::MAX));
+                    write_stderr(&self.countdown.frame(&format!("{} left", format::duration(left))));
+                }
             }
         }
-    };
-    // The countdown's line is wiped whatever happened, so that what follows starts on a clean line.
-    write_stderr(&countdown.clear());
-    result
+    }
+
+    /// Shows a line on stderr, on a clean line; the countdown redraws itself below it.
+    fn say(&mut self, line: &str) {
+        write_stderr(&self.countdown.clear());
+        say!("{line}");
+    }
+
+    /// Wipes the countdown's line whatever happened, so that what follows starts on a clean line.
+    fn finish(mut self) {
+        write_stderr(&self.countdown.clear());
+    }
 }
 
 /// Ctrl-C, listened for from the moment [`Interrupts::listen`] returns.

@@ -10,8 +10,6 @@ use crate::config::{Settings, StoreLocation};
 use crate::error::{CliError, Exit, Result};
 use crate::log::debug;
 
-/// The first characters of every entry `EncryptedStore` seals.
-
 /// Opens the store. With `create` false, a token file that does not exist is `None`: nothing
 /// was ever saved, and reading must not create the file or its directory.
 pub async fn open(settings: &Settings, create: bool) -> Result<Option<Arc<dyn TokenStore>>> {

@@ -11,7 +11,7 @@ use common::{CLIENT_ID, CLIENT_SECRET, Harness, Run};
 use zoho_accounts_emulator::{Consent, Fault};
 use zoho_oauth::TokenStore as _;
 use zoho_oauth::{
-    ClientConfig, ClientSecret, Endpoints, FailureKind, FailureRecord, Flow, RefreshState, ReqwestClient,
+    ClientConfig, ClientSecret, Endpoints, FailureKind, FailureRecord, Flow, RefreshState, Renewal, ReqwestClient,
 };
 
 #[tokio::test]
@@ -415,6 +415,208 @@ async fn ctrl_c_while_waiting_exits_130() {
     assert!(help.stdout.contains("  130  interrupted (Ctrl-C)"), "{}", help.stdout);
 }
 
+/// An emulator whose device requests may be polled every second, so that a device login ends in
+/// a second or two of real time (the tool measures its waits on the system clock).
+async fn device_harness(lifetime: Duration) -> Harness {
+    Harness::start_with(move |config| config.device_poll_interval(Duration::seconds(1)).device_code_lifetime(lifetime))
+        .await
+}
+
+/// Approves the device request with `code` as `email`, then moves the emulator's clock past the
+/// poll interval: the emulator measures polls on its own (manual) clock, so a poll the tool sent
+/// before the approval must not make the next one look too early (`slow_down`).
+fn approve(h: &Harness, code: &str, email: &str) {
+    assert!(h.emulator.approve_device(code, email), "the code {code} is pending");
+    h.clock.advance(Duration::seconds(2));
+}
+
+#[tokio::test]
+async fn a_device_login_is_approved_on_another_device_and_replaces_the_previous_grant() {
+    let h = device_harness(Duration::minutes(5)).await;
+    let (pending, code) = h.start_device_login(&[]).await;
+    let url = format!("{}/oauth/v3/device", h.accounts("us"));
+    assert!(pending.seen.contains(&format!("  URL:   {url}\n")), "the URL is shown:\n{}", pending.seen);
+    assert_eq!(code.len(), 9, "a user code such as BCDF-GHJK: {code}");
+    assert!(pending.seen.contains("(the code expires in 4m 5"), "with the time left:\n{}", pending.seen);
+    approve(&h, &code, "user@example.com");
+    let run = pending.finish().await.expect(0);
+    assert!(run.stdout.starts_with("Logged in: profile \"default\""), "{}", run.stdout);
+    assert!(run.stdout.contains("refresh token:  held"), "{}", run.stdout);
+    assert!(!run.stdout.contains(&code), "stdout has the summary only:\n{}", run.stdout);
+    let counters = h.emulator.counters();
+    assert_eq!(counters.device_code, 1);
+    assert!((1..=3).contains(&counters.device_token), "a poll a second at most: {}", counters.device_token);
+
+    let (_, first) = h.saved("default").await.expect("the tokens are saved");
+    assert!(first.refresh_token().is_some(), "offline access: a refresh token");
+    let token = h.run(&["token"]).await.expect(0);
+    assert_eq!(token.stdout.trim(), first.access_token().expose_secret());
+    assert_eq!(h.call_api("us", token.stdout.trim()).await, 200);
+
+    // A second device login for the profile revokes the grant it replaces, once the new one is saved.
+    let (pending, code) = h.start_device_login(&[]).await;
+    approve(&h, &code, "user@example.com");
+    let run = pending.finish().await.expect(0);
+    assert!(run.stdout.contains("Revoked the previous grant of this profile"), "{}", run.stdout);
+    assert_eq!(h.emulator.counters().revoke, 1);
+    assert_eq!(h.call_api("us", first.access_token().expose_secret()).await, 401, "the old grant is gone");
+
+    // The device login takes no redirect: it refuses the browser's and the other logins' flags.
+    h.run(&["login", "--device", "--no-browser"]).await.expect(2);
+    h.run(&["login", "--device", "--self-client", "-"]).await.expect(2);
+    h.run(&["login", "--device", "--client-credentials"]).await.expect(2);
+}
+
+#[tokio::test]
+async fn a_device_login_approved_at_another_data_center_is_saved_there() {
+    let h = device_harness(Duration::minutes(5)).await;
+    // Zoho's `other_dc` names the data center by its location code only: a custom server is
+    // trusted under its code.
+    let mut command = h.command(&["login", "--device", "-p", "eu-user"]);
+    command.env("ZOHO_TRUST_ACCOUNTS_URLS", format!("eu={}", h.accounts("eu")));
+    let (pending, code) = h.start_device_login_with(command).await;
+    // Bruno's account lives at eu: the poll at us answers other_dc, and the next goes to eu.
+    approve(&h, &code, "bruno@example.eu");
+    pending.finish().await.expect(0);
+    let (key, tokens) = h.saved("eu-user").await.expect("saved");
+    assert_eq!(key.accounts_server(), h.accounts("eu"));
+    assert!(h.emulator.counters_for("eu").device_token >= 1, "polled at eu");
+    assert_eq!(h.call_api("eu", tokens.access_token().expose_secret()).await, 200);
+    let token = h.run(&["token", "-p", "eu-user"]).await.expect(0);
+    assert_eq!(token.stdout.trim(), tokens.access_token().expose_secret(), "the plain URL trusts it as well");
+
+    // Trusted without its code, the server cannot be found from `other_dc`: the error says how.
+    let (pending, code) = h.start_device_login(&["-p", "lost"]).await;
+    approve(&h, &code, "bruno@example.eu");
+    pending.finish().await.expect(1).ends_with_error("--trust-accounts-url LOCATION=URL");
+    assert!(h.saved("lost").await.is_none());
+}
+
+#[tokio::test]
+async fn a_denied_device_login_fails_in_one_line_and_saves_nothing() {
+    let h = device_harness(Duration::minutes(5)).await;
+    let (pending, code) = h.start_device_login(&["-p", "work"]).await;
+    assert!(h.emulator.deny_device(&code));
+    h.clock.advance(Duration::seconds(2));
+    let run = pending.finish().await.expect(1);
+    run.ends_with_error(
+        "declined on the verification page (access_denied); run `zoho-oauth login --profile work --device`",
+    );
+    assert_eq!(run.stdout, "");
+    assert!(h.saved("work").await.is_none());
+}
+
+#[tokio::test]
+async fn a_device_code_that_expires_ends_the_login_with_exit_1() {
+    // The tool's own clock says the code has expired: two seconds of real time.
+    let h = device_harness(Duration::seconds(2)).await;
+    let started = std::time::Instant::now();
+    let (pending, _) = h.start_device_login(&[]).await;
+    let run = pending.finish().await.expect(1);
+    run.ends_with_error("the code expired before it was approved; run `zoho-oauth login --device` again");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "it stops at expiry");
+    assert!(h.saved("default").await.is_none());
+
+    // The emulator says so (`expired`) before the tool's clock does: the same error.
+    let h = device_harness(Duration::minutes(5)).await;
+    let (pending, _) = h.start_device_login(&[]).await;
+    h.clock.advance(Duration::minutes(6));
+    let run = pending.finish().await.expect(1);
+    run.ends_with_error("the code expired before it was approved");
+    assert_eq!(h.emulator.counters().device_token, 1, "one poll, answered `expired`");
+    let help = h.run(&["--help"]).await.expect(0);
+    assert!(help.stdout.contains("its device code expired"), "exit 1 is documented:\n{}", help.stdout);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn ctrl_c_while_waiting_for_a_device_approval_exits_130() {
+    let h = device_harness(Duration::minutes(5)).await;
+    let (pending, code) = h.start_device_login(&[]).await;
+    pending.interrupt();
+    let run = pending.finish().await.expect(130);
+    run.ends_with_error("interrupted while waiting for the approval; nothing was saved");
+    assert!(h.saved("default").await.is_none());
+    // Nothing polls after the tool has gone: an approval now saves nothing anywhere.
+    approve(&h, &code, "user@example.com");
+    assert!(h.saved("default").await.is_none());
+}
+
+#[tokio::test]
+async fn client_credentials_with_an_org_then_token_renews_by_asking_again() {
+    let h = Harness::start().await;
+    let login = h.run(&["login", "--client-credentials", "--soid", "ZohoCRM.4242"]).await.expect(0);
+    assert!(login.stdout.contains("client credentials"), "{}", login.stdout);
+    assert!(login.stdout.contains("ZohoCRM.4242"), "{}", login.stdout);
+    assert_eq!(h.emulator.counters().token_client_credentials, 1);
+    let (_, saved) = h.saved("default").await.expect("saved");
+    assert!(saved.refresh_token().is_none(), "client credentials have no refresh token");
+    assert_eq!(saved.renewal(), &Renewal::ClientCredentials { soid: Some("ZohoCRM.4242".to_owned()) });
+
+    // `token` serves the saved token without a request while it is fresh.
+    let token = h.run(&["token"]).await.expect(0);
+    assert_eq!(token.stdout.trim(), saved.access_token().expose_secret());
+    assert_eq!(token.stderr, "");
+    assert_eq!(h.call_api("us", token.stdout.trim()).await, 200);
+    assert_eq!(h.emulator.counters().token_client_credentials, 1);
+
+    // At expiry it asks again, once, the same way (the refresh endpoint is never used).
+    h.set_expiry("default", Utc::now() + Duration::seconds(30)).await;
+    let renewed = h.run(&["token"]).await.expect(0);
+    assert_ne!(renewed.stdout, token.stdout, "a new token");
+    assert_eq!(h.emulator.counters().token_client_credentials, 2);
+    assert_eq!(h.emulator.counters().token_refresh, 0);
+    assert_eq!(h.call_api("us", renewed.stdout.trim()).await, 200);
+    let again = h.run(&["token"]).await.expect(0);
+    assert_eq!(again.stdout, renewed.stdout, "the new token is saved and reused");
+    assert_eq!(h.emulator.counters().token_client_credentials, 2);
+    let (_, after) = h.saved("default").await.unwrap();
+    assert_eq!(after.renewal(), saved.renewal(), "the renewal kind survives a renewal");
+
+    let status = h.run(&["status", "--json"]).await.expect(0);
+    let list: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(list[0]["renewed_by"], "client_credentials");
+    assert_eq!(list[0]["soid"], "ZohoCRM.4242");
+    assert_eq!(list[0]["refresh_token"], false);
+
+    // The org may come from the environment (and the config file), like any setting.
+    let mut command = h.command(&["login", "-p", "env", "--client-credentials"]);
+    command.env("ZOHO_SOID", "ZohoCRM.777");
+    common::output(command).await.expect(0);
+    let (_, env) = h.saved("env").await.unwrap();
+    assert_eq!(env.renewal(), &Renewal::ClientCredentials { soid: Some("ZohoCRM.777".to_owned()) });
+    // A flag wins over the variable; a malformed org is refused before anything is sent; --soid
+    // without --client-credentials is a usage error (the variable alone is ignored by other logins).
+    let mut command = h.command(&["login", "-p", "flag", "--client-credentials", "--soid", "ZohoCRM.1"]);
+    command.env("ZOHO_SOID", "ZohoCRM.777");
+    common::output(command).await.expect(0);
+    let (_, flag) = h.saved("flag").await.unwrap();
+    assert_eq!(flag.renewal(), &Renewal::ClientCredentials { soid: Some("ZohoCRM.1".to_owned()) });
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(&config, "[profiles.file]\nsoid = \"ZohoCRM.555\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    h.run(&["login", "-p", "file", "--config", config, "--client-credentials"]).await.expect(0);
+    let (_, file) = h.saved("file").await.unwrap();
+    assert_eq!(file.renewal(), &Renewal::ClientCredentials { soid: Some("ZohoCRM.555".to_owned()) });
+    let sent = h.emulator.counters().token_client_credentials;
+    h.run(&["login", "--client-credentials", "--soid", "4242"]).await.expect(2).one_line_error("ZohoCRM.<org id>");
+    h.run(&["login", "--soid", "ZohoCRM.4242"]).await.expect(2).one_line_error("add --client-credentials");
+    assert_eq!(h.emulator.counters().token_client_credentials, sent, "nothing sent");
+}
+
+#[tokio::test]
+async fn client_credentials_without_an_org_say_how_to_name_it() {
+    let h = Harness::start().await;
+    let run = h.run(&["login", "-p", "jobs", "--client-credentials"]).await.expect(6);
+    run.one_line_error(
+        "Zoho needs the org a client-credentials token is for (missing_org_info); give it with --soid ZohoCRM.<org id>",
+    );
+    assert!(run.stderr.contains("`zoho-oauth login --profile jobs --client-credentials`"), "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert!(h.saved("jobs").await.is_none());
+    assert_eq!(h.emulator.counters().token_client_credentials, 1);
+}
+
 #[tokio::test]
 async fn an_encrypted_token_file_holds_no_token_and_token_works_through_it() {
     let h = Harness::start().await;
@@ -686,7 +888,7 @@ async fn usage_errors_and_help() {
 
 #[tokio::test]
 async fn no_secret_in_any_output_at_the_most_verbose_level() {
-    let h = Harness::start().await;
+    let h = device_harness(Duration::minutes(5)).await;
     h.emulator.set_user_data_center("eu");
     let mut runs: Vec<(&str, Run)> = Vec::new();
     let mut secrets: Vec<String> = vec![CLIENT_SECRET.to_owned()];
@@ -728,6 +930,30 @@ async fn no_secret_in_any_output_at_the_most_verbose_level() {
     let json = h.run(&["token", "--json", "-vv"]).await.expect(0);
     runs.push(("token --json (stderr only)", Run { stdout: String::new(), ..json }));
 
+    // A device login, approved; its device code is never seen by the test, so the scan below
+    // looks for anything shaped like the emulator's secrets as well as for the known ones.
+    let (pending, user_code) = h.start_device_login(&["-vv", "-p", "dev"]).await;
+    assert!(h.emulator.approve_device(&user_code, "alice@example.com"));
+    h.clock.advance(Duration::seconds(2));
+    runs.push(("login --device", pending.finish().await.expect(0)));
+    remember(&mut secrets, &h.saved("dev").await.unwrap().1);
+    // A denied one.
+    let (pending, user_code) = h.start_device_login(&["-vv", "-p", "dev2"]).await;
+    assert!(h.emulator.deny_device(&user_code));
+    h.clock.advance(Duration::seconds(2));
+    runs.push(("login --device denied", pending.finish().await.expect(1)));
+    // Client credentials, renewed by `token`, and refused without an org.
+    let cc = ["login", "-vv", "-p", "cc", "--client-credentials", "--soid", "ZohoCRM.4242"];
+    runs.push(("login --client-credentials", h.run(&cc).await.expect(0)));
+    remember(&mut secrets, &h.saved("cc").await.unwrap().1);
+    h.set_expiry("cc", Utc::now() + Duration::seconds(10)).await;
+    let renewed = h.run(&["token", "-vv", "-p", "cc"]).await.expect(0);
+    remember(&mut secrets, &h.saved("cc").await.unwrap().1);
+    tokens_printed.push(renewed.stdout.clone());
+    runs.push(("token renewed by client credentials (stderr only)", Run { stdout: String::new(), ..renewed }));
+    let no_org = h.run(&["login", "-vv", "-p", "cc2", "--client-credentials"]).await.expect(6);
+    runs.push(("login --client-credentials without an org", no_org));
+
     runs.push(("status", h.run(&["status", "-vv"]).await.expect(0)));
     runs.push(("status --json", h.run(&["status", "--json", "-vv"]).await.expect(0)));
     runs.push(("revoke", h.run(&["revoke", "-vv", "-p", "sc"]).await.expect(0)));
@@ -735,12 +961,15 @@ async fn no_secret_in_any_output_at_the_most_verbose_level() {
     runs.push(("token after logout", h.run(&["token", "-vv"]).await.expect(3)));
     runs.push(("secret flag", h.run(&["token", "-vv", "--client-secret", CLIENT_SECRET]).await.expect(2)));
 
-    assert!(secrets.len() >= 8, "the test knows the secrets it looks for");
+    assert!(secrets.len() >= 12, "the test knows the secrets it looks for");
+    assert_eq!(common::emulator_secrets(&secrets.join(" ")).len(), secrets.len() - 1, "the scan finds what it should");
     for (name, run) in &runs {
         for secret in &secrets {
             assert!(!run.stdout.contains(secret.as_str()), "{name}: a secret on stdout:\n{}", run.stdout);
             assert!(!run.stderr.contains(secret.as_str()), "{name}: a secret on stderr:\n{}", run.stderr);
         }
+        let output = format!("{}{}", run.stdout, run.stderr);
+        assert_eq!(common::emulator_secrets(&output), Vec::<&str>::new(), "{name}: a secret-shaped string:\n{output}");
     }
     // -vv did log something, or this test would prove nothing.
     assert!(runs.iter().all(|(_, run)| run.stderr.contains("zoho-oauth: debug:") || run.code == 2));

@@ -23,6 +23,8 @@ pub struct FileProfile {
     pub accounts_url: Option<String>,
     pub trust_accounts_urls: Option<Vec<String>>,
     pub scopes: Option<FileScopes>,
+    /// The org of a client-credentials login, `ZohoCRM.<org id>`.
+    pub soid: Option<String>,
     pub redirect_host: Option<String>,
     pub redirect_port: Option<u16>,
     pub redirect_path: Option<String>,

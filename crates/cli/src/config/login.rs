@@ -24,6 +24,10 @@ pub struct LoginSettings {
     pub scopes: Setting<Scopes>,
     /// The redirect URI registered in Zoho's API console, e.g. `http://127.0.0.1:8910/callback`.
     pub redirect_uri: Setting<Url>,
+    /// The org a client-credentials login asks a token for, `ZohoCRM.<org id>`; checked only
+    /// when that login is asked for, so that a variable or config key set for it does not get in
+    /// the way of other logins.
+    pub soid: Option<Setting<String>>,
 }
 
 impl LoginSettings {
@@ -40,6 +44,20 @@ impl LoginSettings {
         let port = from_clap(matches, "redirect_port", args.redirect_port).or_else(|| {
             file.as_mut().and_then(|f| f.get(|p| p.redirect_port.take())).map(|value| Setting::new(value, Origin::File))
         });
+        let soid = from_clap(matches, "soid", non_empty(args.soid.clone())).or_else(|| {
+            let value = file.as_mut().and_then(|f| f.get(|p| p.soid.take()));
+            non_empty(value).map(|value| Setting::new(value, Origin::File))
+        });
+        if let Some(soid) = &soid {
+            if soid.origin == Origin::Flag && !args.client_credentials {
+                return Err(CliError::usage(
+                    "--soid names the org of a --client-credentials login; add --client-credentials",
+                ));
+            }
+            if args.client_credentials {
+                check_soid(&soid.value).map_err(|message| invalid(soid.origin, file_path.as_deref(), message))?;
+            }
+        }
         let scopes_given: Vec<String> = args.scopes.iter().filter(|s| !s.trim().is_empty()).cloned().collect();
         let scopes = from_clap(matches, "scopes", Some(scopes_given)).filter(|s| !s.value.is_empty()).or_else(|| {
             file.as_mut()
@@ -83,7 +101,24 @@ impl LoginSettings {
                 Origin::Default,
             ),
         };
-        Ok(Self { scopes, redirect_uri: Setting::new(redirect_uri, uri_origin) })
+        Ok(Self { scopes, redirect_uri: Setting::new(redirect_uri, uri_origin), soid })
+    }
+}
+
+/// Checks the shape of Zoho's `soid`, `{service}.{org id}`, before anything is sent: Zoho answers a
+/// malformed one with the same `missing_org_info` as a missing one, which would hide the typo.
+fn check_soid(soid: &str) -> std::result::Result<(), String> {
+    let ok = soid.split_once('.').is_some_and(|(service, org)| {
+        !service.is_empty()
+            && !org.is_empty()
+            && soid.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid soid {soid:?}: give the service and the org id, as ZohoCRM.<org id> (the org id shown in Zoho CRM)"
+        ))
     }
 }
 
@@ -124,5 +159,15 @@ mod tests {
         assert!(redirect_uri("127.0.0.1", 0, "/cb").is_err());
         assert!(redirect_uri("127.0.0.1", 9000, "cb").is_err());
         assert!(redirect_uri("127.0.0.1", 9000, "/cb?x=1").is_err());
+    }
+
+    #[test]
+    fn soids_are_service_dot_org_id() {
+        assert!(check_soid("ZohoCRM.12345678").is_ok());
+        assert!(check_soid("ZohoBooks.1-2_3").is_ok());
+        for bad in ["12345678", "ZohoCRM.", ".123", "ZohoCRM 123", "ZohoCRM.123&x=1", ""] {
+            let error = check_soid(bad).unwrap_err();
+            assert!(error.contains("ZohoCRM.<org id>"), "{bad}: {error}");
+        }
     }
 }

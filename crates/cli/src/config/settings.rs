@@ -198,6 +198,9 @@ impl Settings {
         if let Some(login) = &self.login {
             debug!("scopes {} ({})", login.scopes.value.join(","), login.scopes.origin);
             debug!("redirect URI {} ({})", login.redirect_uri.value, login.redirect_uri.origin);
+            if let Some(soid) = &login.soid {
+                debug!("soid {} ({})", soid.value, soid.origin);
+            }
         }
     }
 
@@ -226,15 +229,27 @@ impl Settings {
             return Ok(Endpoints::zoho(self.dc.value, environment));
         };
         let trust = self.trust_accounts_urls.as_ref();
-        let others: Vec<&str> = trust.map(|t| t.value.iter().map(String::as_str).collect()).unwrap_or_default();
-        for other in &others {
+        let entries: Vec<(Option<&str>, &str)> =
+            trust.map(|t| t.value.iter().map(|entry| located(entry)).collect()).unwrap_or_default();
+        for (_, other) in &entries {
             if Endpoints::zoho_custom(other, None, &[]).is_err() {
                 let origin = trust.map_or(Origin::Flag, |t| t.origin);
                 return Err(invalid(origin, self.config_path.as_deref(), bad_accounts_url(other)));
             }
         }
-        let endpoints = Endpoints::zoho_custom(&url.value, None, &others)
+        let others: Vec<&str> = entries.iter().map(|(_, url)| *url).collect();
+        let mut endpoints = Endpoints::zoho_custom(&url.value, None, &others)
             .map_err(|_| invalid(url.origin, self.config_path.as_deref(), bad_accounts_url(&url.value)))?;
+        // A location names the server in the device flow's `other_dc` answer, which gives the
+        // user's data center by its location code only.
+        for (location, other) in entries {
+            if let Some(location) = location {
+                endpoints = endpoints.with_location(location, other).map_err(|_| {
+                    let origin = trust.map_or(Origin::Flag, |t| t.origin);
+                    invalid(origin, self.config_path.as_deref(), bad_accounts_url(other))
+                })?;
+            }
+        }
         Ok(endpoints.with_environment(environment))
     }
 
@@ -254,10 +269,21 @@ impl Settings {
     }
 }
 
+/// A trusted accounts server as `URL` or `LOCATION=URL` (`eu=http://127.0.0.1:8082`): the location
+/// code is what Zoho's device flow names a data center by.
+fn located(entry: &str) -> (Option<&str>, &str) {
+    match entry.split_once('=') {
+        Some((location, url)) if !location.is_empty() && !location.contains([':', '/']) => {
+            (Some(location.trim()), url.trim())
+        }
+        _ => (None, entry.trim()),
+    }
+}
+
 fn bad_accounts_url(url: &str) -> String {
     format!(
         "invalid accounts server {url:?}: give a bare origin such as https://accounts.example.com, \
-         or http://127.0.0.1:PORT for a local server"
+         or http://127.0.0.1:PORT for a local server (a trusted one may start with its location, as in eu=URL)"
     )
 }
 

@@ -174,6 +174,27 @@ impl Harness {
         Pending::spawn(self.command(&all), "Waiting for the browser").await
     }
 
+    /// Starts `login --device` and waits until it says that it waits for the approval; returns the
+    /// run and the user code it shows.
+    pub async fn start_device_login(&self, args: &[&str]) -> (Pending, String) {
+        let mut all = vec!["login", "--device"];
+        all.extend_from_slice(args);
+        self.start_device_login_with(self.command(&all)).await
+    }
+
+    /// [`start_device_login`](Self::start_device_login) with a command of the test's own.
+    pub async fn start_device_login_with(&self, command: Command) -> (Pending, String) {
+        let pending = Pending::spawn(command, "Waiting for the approval").await;
+        let code = pending
+            .seen
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Code:"))
+            .unwrap_or_else(|| panic!("the user code is shown:\n{}", pending.seen))
+            .trim()
+            .to_owned();
+        (pending, code)
+    }
+
     /// Starts `token -v` and waits until it says that it renews the token.
     pub async fn start_token_renewal(&self) -> Pending {
         Pending::spawn(self.command(&["token", "-v"]), "renewing it").await
@@ -249,7 +270,8 @@ impl Harness {
             tokens.api_domain().cloned(),
             tokens.accounts_server(),
             tokens.scopes().clone(),
-        );
+        )
+        .with_renewal(tokens.renewal().clone());
         self.store().await.save(&key, &changed).await.expect("save");
     }
 }
@@ -348,6 +370,21 @@ pub async fn output(mut command: Command) -> Run {
         stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
         stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
     }
+}
+
+/// Every string in `text` shaped like the emulator's secrets (`1000.` and two groups of 32 hex
+/// digits): its access and refresh tokens, authorization codes and device codes, including those a
+/// test never sees, such as the device code the tool keeps to itself.
+pub fn emulator_secrets(text: &str) -> Vec<&str> {
+    const SHAPE: usize = "1000.".len() + 32 + 1 + 32;
+    let hex = |part: &[u8]| part.iter().all(u8::is_ascii_hexdigit);
+    text.match_indices("1000.")
+        .filter_map(|(at, _)| text.get(at..at + SHAPE))
+        .filter(|candidate| {
+            let rest = &candidate.as_bytes()[5..];
+            hex(&rest[..32]) && rest[32] == b'.' && hex(&rest[33..])
+        })
+        .collect()
 }
 
 fn free_port() -> u16 {
