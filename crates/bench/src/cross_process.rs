@@ -203,14 +203,14 @@ pub fn child(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_until(instant: SystemTime) {
+pub async fn wait_until(instant: SystemTime) {
     if let Ok(left) = instant.duration_since(SystemTime::now()) {
         tokio::time::sleep(left).await;
     }
 }
 
 /// A stable fingerprint of a token, so the children never print one.
-fn fingerprint(token: &str) -> u64 {
+pub fn fingerprint(token: &str) -> u64 {
     // FNV-1a: stable across processes, unlike the standard library's seeded hasher.
     token.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
