@@ -11,6 +11,9 @@
 //!
 //! The JSON and a rendered copy of the page always go to the output directory; a full run also
 //! writes `docs/benchmarks.md` and `docs/benchmarks-herd.svg`.
+//!
+//! The PostgreSQL benchmarks use the database named by `ZOHO_OAUTH_BENCH_POSTGRES_URL` (or else
+//! `ZOHO_OAUTH_TEST_POSTGRES_URL`) and are reported as skipped without one.
 
 // A binary: `pub` inside its private modules only means "used by main".
 #![allow(unreachable_pub)]

@@ -33,6 +33,10 @@ pub struct Results {
     pub skipped: Option<String>,
     /// The server's `version()`, when measured.
     pub server: Option<String>,
+    /// The host the URL named (never the rest of the URL, which may hold a password).
+    pub host: Option<String>,
+    /// The server's `synchronous_commit` setting: `on` means every write waited for its WAL flush.
+    pub synchronous_commit: Option<String>,
     /// The size of the token set's JSON both sides write.
     pub tokens_bytes: usize,
     pub save: Vec<Row>,
@@ -46,6 +50,8 @@ impl Results {
         Results {
             skipped: Some(SKIPPED.to_owned()),
             server: None,
+            host: None,
+            synchronous_commit: None,
             tokens_bytes: 0,
             save: Vec::new(),
             update: Vec::new(),
@@ -79,6 +85,7 @@ async fn measure(plan: &Plan, url: &str) -> anyhow::Result<Results> {
     let options: PgConnectOptions = url.parse().map_err(|_| anyhow::anyhow!("the PostgreSQL URL does not parse"))?;
     let mut admin = options.connect().await?;
     let server: String = sqlx::query_scalar("SELECT version()").fetch_one(&mut admin).await?;
+    let synchronous_commit: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(&mut admin).await?;
     for schema in [STORE_SCHEMA, BARE_SCHEMA] {
         sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut admin).await?;
     }
@@ -89,6 +96,8 @@ async fn measure(plan: &Plan, url: &str) -> anyhow::Result<Results> {
     admin.close().await?;
     let mut results = result?;
     results.server = Some(server);
+    results.host = Some(options.get_host().to_owned());
+    results.synchronous_commit = Some(synchronous_commit);
     Ok(results)
 }
 
@@ -206,6 +215,8 @@ async fn compare(
     Ok(Results {
         skipped: None,
         server: None,
+        host: None,
+        synchronous_commit: None,
         tokens_bytes: tokens_json.len(),
         save: save.rows("`PostgresStore::save`", "INSERT ... ON CONFLICT ... DO UPDATE"),
         update: update.rows("`PostgresStore::update`", "UPDATE ... WHERE key_hash = $1 AND revision = $2"),

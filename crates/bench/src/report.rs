@@ -618,8 +618,15 @@ impl Report {
         line(
             out,
             &format!(
-                "{saves} saves and {saves} updates each, the three taking turns; {loads} samples of {} loads each. The last column divides each sample by the pooled bare statement's sample of the same turn. The database runs on the same machine, over TCP on loopback, with its defaults (`synchronous_commit = on`, so every write waits for its WAL flush).",
-                results.load_batch
+                "{saves} saves and {saves} updates each, the three taking turns; {loads} samples of {} loads each. The last column divides each sample by the pooled bare statement's sample of the same turn. The server was at `{}`, with `synchronous_commit = {}`{}.",
+                results.load_batch,
+                results.host.as_deref().unwrap_or("an unknown host"),
+                results.synchronous_commit.as_deref().unwrap_or("unknown"),
+                if results.synchronous_commit.as_deref() == Some("on") {
+                    " (every write waits for its WAL flush, on both sides)"
+                } else {
+                    ""
+                }
             ),
         );
         line(out, "");
