@@ -545,6 +545,22 @@ impl Report {
             );
         }
         line(out, "");
+        for row in &results.rows {
+            let failed: usize = row.failed.iter().sum();
+            if failed > 0 {
+                let rounds = row.failed.iter().filter(|&&f| f > 0).count();
+                line(
+                    out,
+                    &format!(
+                        "In {rounds} of {} rounds, {failed} {} process(es) failed in all: {} rewrites its token file in place, and a process that reads it while the other is writing it fails to parse it. Those rounds' counts and times cover the processes that succeeded.",
+                        row.failed.len(),
+                        row.library,
+                        row.library
+                    ),
+                );
+                line(out, "");
+            }
+        }
         let rounds = results.rows.first().map_or(0, |r| r.refreshes.len());
         line(
             out,
