@@ -11,6 +11,9 @@
 //!
 //! The JSON and a rendered copy of the page always go to the output directory; a full run also
 //! writes `docs/benchmarks.md` and `docs/benchmarks-herd.svg`.
+//!
+//! The PostgreSQL benchmarks use the database named by `ZOHO_OAUTH_BENCH_POSTGRES_URL` (or else
+//! `ZOHO_OAUTH_TEST_POSTGRES_URL`) and are reported as skipped without one.
 
 // A binary: `pub` inside its private modules only means "used by main".
 #![allow(unreachable_pub)]
@@ -19,8 +22,11 @@ mod cached;
 mod chart;
 mod common;
 mod cross_process;
+mod encrypted;
+mod fleet;
 mod herd;
 mod identity;
+mod postgres;
 mod refresh;
 mod report;
 mod server;
@@ -51,6 +57,9 @@ struct Plan {
     pub store_load_batch: u64,
     pub cross_process_rounds: usize,
     pub cross_process_delay: Duration,
+    /// The fleet herd's shapes, (processes, tasks per process), besides the lone worker.
+    pub fleet_shapes: Vec<(usize, usize)>,
+    pub fleet_rounds: usize,
 }
 
 impl Plan {
@@ -72,6 +81,8 @@ impl Plan {
             store_load_batch: 20,
             cross_process_rounds: 20,
             cross_process_delay: Duration::from_millis(5),
+            fleet_shapes: vec![(4, 25), (8, 100)],
+            fleet_rounds: 10,
         }
     }
 
@@ -90,6 +101,8 @@ impl Plan {
             store_load_samples: 3,
             store_load_batch: 2,
             cross_process_rounds: 1,
+            fleet_shapes: vec![(2, 3)],
+            fleet_rounds: 1,
             ..Plan::full()
         }
     }
@@ -100,10 +113,11 @@ impl Plan {
     }
 
     fn describe(&self) -> String {
+        let fleet: Vec<String> = self.fleet_shapes.iter().map(|(p, t)| format!("{p} × {t}")).collect();
         let herd: Vec<String> =
             self.herd_sizes.iter().map(|&n| format!("{} at N = {n}", self.herd_rounds(n))).collect();
         format!(
-            "cached read {} samples per contender and thread count; herd rounds {}; refresh {} samples of {}; store {} saves and {} samples of {} loads; cross-process {} round(s)",
+            "cached read {} samples per contender and thread count; herd rounds {}; refresh {} samples of {}; store {} saves and updates and {} samples of {} loads (file, encrypted file, PostgreSQL); cross-process {} round(s); fleet {} round(s) of 1 × 1, {}",
             self.cached_samples,
             herd.join(", "),
             self.refresh_samples,
@@ -111,7 +125,9 @@ impl Plan {
             self.store_save_samples,
             self.store_load_samples,
             self.store_load_batch,
-            self.cross_process_rounds
+            self.cross_process_rounds,
+            self.fleet_rounds,
+            fleet.join(", ")
         )
     }
 }
@@ -126,7 +142,9 @@ struct Options {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|a| a == "--child") {
-        return match cross_process::child(&args) {
+        let worker =
+            if args.get(1).is_some_and(|a| a == "fleet") { fleet::child(&args) } else { cross_process::child(&args) };
+        return match worker {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("bench child: {error:#}");
@@ -203,6 +221,9 @@ fn measure(options: &Options) -> anyhow::Result<Report> {
     let refresh = step("refresh round trip", || refresh::run(&plan))?;
     let store = step("file store", || store::run(&plan, scratch.path()))?;
     let cross_process = step("two processes, one token file", || cross_process::run(&plan, &exe, scratch.path()))?;
+    let encrypted = step("encrypted file store", || encrypted::run(&plan, scratch.path()))?;
+    let postgres = step("PostgreSQL store", || postgres::run(&plan))?;
+    let fleet = step("fleet herd on PostgreSQL", || fleet::run(&plan, &exe))?;
 
     let versions = [
         ("zoho-oauth", env!("CARGO_PKG_VERSION")),
@@ -223,7 +244,7 @@ fn measure(options: &Options) -> anyhow::Result<Report> {
         versions: versions.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
         plan: plan.describe(),
     };
-    Ok(Report { run, cached, herd, refresh, store, cross_process })
+    Ok(Report { run, cached, herd, refresh, store, cross_process, encrypted, postgres, fleet })
 }
 
 fn step<T>(name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {

@@ -7,11 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::Summary;
 use crate::herd::{YUP_OAUTH2, ZOHO_OAUTH};
-use crate::{cached, cross_process, herd, refresh, store};
+use crate::{cached, cross_process, encrypted, fleet, herd, postgres, refresh, store};
 
 /// The file names under `target/bench/`.
-pub const FILES: [&str; 6] =
-    ["run.json", "cached.json", "herd.json", "refresh.json", "store.json", "cross_process.json"];
+pub const FILES: [&str; 9] = [
+    "run.json",
+    "cached.json",
+    "herd.json",
+    "refresh.json",
+    "store.json",
+    "cross_process.json",
+    "encrypted.json",
+    "postgres.json",
+    "fleet.json",
+];
 
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,6 +31,9 @@ pub struct Report {
     pub refresh: refresh::Results,
     pub store: store::Results,
     pub cross_process: cross_process::Results,
+    pub encrypted: encrypted::Results,
+    pub postgres: postgres::Results,
+    pub fleet: fleet::Results,
 }
 
 /// Where, when, with what and how long.
@@ -80,13 +92,16 @@ impl Report {
             std::fs::write(dir.join(name), serde_json::to_string_pretty(&value)? + "\n")?;
             Ok(())
         };
-        let [run, cached, herd, refresh, store, cross_process] = FILES;
+        let [run, cached, herd, refresh, store, cross_process, encrypted, postgres, fleet] = FILES;
         write(run, serde_json::to_value(&self.run)?)?;
         write(cached, serde_json::to_value(&self.cached)?)?;
         write(herd, serde_json::to_value(&self.herd)?)?;
         write(refresh, serde_json::to_value(&self.refresh)?)?;
         write(store, serde_json::to_value(&self.store)?)?;
         write(cross_process, serde_json::to_value(&self.cross_process)?)?;
+        write(encrypted, serde_json::to_value(&self.encrypted)?)?;
+        write(postgres, serde_json::to_value(&self.postgres)?)?;
+        write(fleet, serde_json::to_value(&self.fleet)?)?;
         Ok(())
     }
 
@@ -97,7 +112,7 @@ impl Report {
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.join(name).display()))?;
             Ok(serde_json::from_str(&text)?)
         };
-        let [run, cached, herd, refresh, store, cross_process] = FILES;
+        let [run, cached, herd, refresh, store, cross_process, encrypted, postgres, fleet] = FILES;
         Ok(Report {
             run: serde_json::from_value(read(run)?)?,
             cached: serde_json::from_value(read(cached)?)?,
@@ -105,6 +120,9 @@ impl Report {
             refresh: serde_json::from_value(read(refresh)?)?,
             store: serde_json::from_value(read(store)?)?,
             cross_process: serde_json::from_value(read(cross_process)?)?,
+            encrypted: serde_json::from_value(read(encrypted)?)?,
+            postgres: serde_json::from_value(read(postgres)?)?,
+            fleet: serde_json::from_value(read(fleet)?)?,
         })
     }
 
@@ -127,6 +145,9 @@ impl Report {
         self.refresh_section(out);
         self.store_section(out);
         self.cross_process_section(out);
+        self.encrypted_section(out);
+        self.postgres_section(out);
+        self.fleet_section(out);
         out.push_str(include_str!("docs_method.md"));
         page
     }
@@ -242,7 +263,74 @@ impl Report {
                 ),
             );
         }
+        self.glance_stores(out);
         line(out, "");
+    }
+
+    /// The at-a-glance rows of the encrypted store, the PostgreSQL store and the fleet herd.
+    fn glance_stores(&self, out: &mut String) {
+        // Ours against the floor of the same operation: µs of each, and the ratio sample by sample.
+        let pair = |rows: &[store::Row]| {
+            let ours = rows.iter().find(|r| r.role == "ours")?;
+            let floor = rows.iter().find(|r| r.role == "floor")?;
+            Some((ours.micros.median, floor.micros.median, ratio_spread(&ours.paired_ratio)))
+        };
+        for (operation, rows) in [("save", &self.encrypted.save), ("load", &self.encrypted.load)] {
+            if let Some((ours, floor, paired)) = pair(rows) {
+                line(
+                    out,
+                    &format!(
+                        "| encrypted file store, {operation} | {} µs | plain `FileStore` {} µs | {paired} |",
+                        us(ours),
+                        us(floor)
+                    ),
+                );
+            }
+        }
+        if let Some(reason) = &self.postgres.skipped {
+            line(out, &format!("| PostgreSQL store save and load, against the bare statement | {reason} | – | – |"));
+        } else {
+            for (operation, rows) in [("save", &self.postgres.save), ("load", &self.postgres.load)] {
+                if let Some((ours, floor, paired)) = pair(rows) {
+                    line(
+                        out,
+                        &format!(
+                            "| PostgreSQL store, {operation} (goal: at most 1.5× the bare statement) | {} µs | bare statement through sqlx {} µs | {paired} |",
+                            us(ours),
+                            us(floor)
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(reason) = &self.fleet.skipped {
+            line(
+                out,
+                &format!("| refresh requests per expiry, a fleet of processes on PostgreSQL | {reason} | – | – |"),
+            );
+        } else if let Some(row) = self.fleet.rows.iter().max_by_key(|r| r.processes * r.tasks_per_process) {
+            let refreshes: Vec<f64> = row.refreshes.iter().map(|&r| r as f64).collect();
+            line(
+                out,
+                &format!(
+                    "| refresh requests when {} processes × {} tasks sharing a PostgreSQL store find the token expired (goal: 1) | {} | – | – |",
+                    row.processes,
+                    row.tasks_per_process,
+                    count(&Summary::of(&refreshes))
+                ),
+            );
+            line(
+                out,
+                &format!(
+                    "| time until all {} hold a token ({} ms server) | {} ms | one worker, one task: {} ms | {} |",
+                    row.processes * row.tasks_per_process,
+                    self.fleet.delay_ms,
+                    ms(row.time.median),
+                    self.fleet.rows.first().map_or_else(|| "–".to_owned(), |lone| ms(lone.time.median)),
+                    ratio_spread(&row.paired_ratio)
+                ),
+            );
+        }
     }
 
     fn cached_section(&self, out: &mut String) {
@@ -457,11 +545,158 @@ impl Report {
             );
         }
         line(out, "");
+        for row in &results.rows {
+            let failed: usize = row.failed.iter().sum();
+            if failed > 0 {
+                let rounds = row.failed.iter().filter(|&&f| f > 0).count();
+                line(
+                    out,
+                    &format!(
+                        "In {rounds} of {} rounds, {failed} {} process(es) failed in all: {} rewrites its token file in place, and a process that reads it while the other is writing it fails to parse it. Those rounds' counts and times cover the processes that succeeded.",
+                        row.failed.len(),
+                        row.library,
+                        row.library
+                    ),
+                );
+                line(out, "");
+            }
+        }
         let rounds = results.rows.first().map_or(0, |r| r.refreshes.len());
         line(
             out,
             &format!(
                 "{rounds} rounds per library, each on a new token file. The children restore their tokens first and then wait for an agreed wall-clock instant, so both ask within about a millisecond of each other; the time counts from that instant. zoho-oauth's second process waits on the store's lock while the first refreshes and saves, then finds the new tokens in the file, which is why it takes a little longer than two independent refreshes."
+            ),
+        );
+        line(out, "");
+    }
+
+    fn encrypted_section(&self, out: &mut String) {
+        let results = &self.encrypted;
+        line(out, "## The encrypted file store");
+        line(out, "");
+        line(
+            out,
+            &format!(
+                "`EncryptedStore<FileStore>` (feature `encryption`: each token set sealed with XChaCha20-Poly1305 under the caller's key) against the plain `FileStore`, in the same directory, taking turns. The file grows from {} to {} bytes. What encryption at rest adds is the difference; the durable save is dominated by its two `fsync`s either way.",
+                results.plain_bytes, results.encrypted_bytes
+            ),
+        );
+        line(out, "");
+        store_table(out, "× `FileStore`", [("save (durable)", &results.save), ("load", &results.load)]);
+        let saves = results.save.first().map_or(0, |r| r.micros.samples);
+        let loads = results.load.first().map_or(0, |r| r.micros.samples);
+        line(
+            out,
+            &format!(
+                "{saves} saves each, alternating; {loads} samples of {} loads each. The encrypted load is checked to give back the saved access token.",
+                results.load_batch
+            ),
+        );
+        line(out, "");
+    }
+
+    fn postgres_section(&self, out: &mut String) {
+        let results = &self.postgres;
+        line(out, "## The PostgreSQL store");
+        line(out, "");
+        if let Some(reason) = &results.skipped {
+            line(
+                out,
+                &format!(
+                    "**{reason}.** Set `ZOHO_OAUTH_BENCH_POSTGRES_URL` (or `ZOHO_OAUTH_TEST_POSTGRES_URL`) to a database the benchmark may create schemas in, and run `cargo xtask bench` again."
+                ),
+            );
+            line(out, "");
+            return;
+        }
+        line(
+            out,
+            &format!(
+                "`PostgresStore` (crate `zoho-oauth-store-postgres`) against the bare statements that move the same bytes ({} bytes of token JSON, the same key hash and key JSON, read back from the store's own row) through the same driver, sqlx, to the same database ({}), into a table of their own with the same key, JSON and revision columns. The goal is that a store operation costs at most 1.5 times the bare statement. The floor is the bare statement through a sqlx pool built with sqlx's defaults, which, like the store's pool, checks each connection before handing it out (one extra round trip); the second row is the same statement on one connection held throughout, the least any program can pay.",
+                results.tokens_bytes,
+                results.server.as_deref().map_or("unknown server", |v| v.split(" on ").next().unwrap_or(v))
+            ),
+        );
+        line(out, "");
+        line(
+            out,
+            "The store's save is an upsert that also takes a revision from a sequence and clears the refresh state; its update is a compare-and-swap on the revision that writes the refresh state's columns; its load decodes the row into typed tokens, state and revision. It hashes the key (SHA-256) and serializes the tokens on every call.",
+        );
+        line(out, "");
+        store_table(
+            out,
+            "× bare through a pool",
+            [("save (upsert)", &results.save), ("update (compare-and-swap)", &results.update), ("load", &results.load)],
+        );
+        let saves = results.save.first().map_or(0, |r| r.micros.samples);
+        let loads = results.load.first().map_or(0, |r| r.micros.samples);
+        line(
+            out,
+            &format!(
+                "{saves} saves and {saves} updates each, the three taking turns; {loads} samples of {} loads each. The last column divides each sample by the pooled bare statement's sample of the same turn. The server was at `{}`, with `synchronous_commit = {}`{}.",
+                results.load_batch,
+                results.host.as_deref().unwrap_or("an unknown host"),
+                results.synchronous_commit.as_deref().unwrap_or("unknown"),
+                if results.synchronous_commit.as_deref() == Some("on") {
+                    " (every write waits for its WAL flush, on both sides)"
+                } else {
+                    ""
+                }
+            ),
+        );
+        line(out, "");
+    }
+
+    fn fleet_section(&self, out: &mut String) {
+        let results = &self.fleet;
+        line(out, "## The fleet herd on PostgreSQL");
+        line(out, "");
+        if let Some(reason) = &results.skipped {
+            line(
+                out,
+                &format!(
+                    "**{reason}.** Set `ZOHO_OAUTH_BENCH_POSTGRES_URL` (or `ZOHO_OAUTH_TEST_POSTGRES_URL`) and run `cargo xtask bench` again."
+                ),
+            );
+            line(out, "");
+            return;
+        }
+        line(
+            out,
+            &format!(
+                "P worker processes (runs of the bench binary) with T tasks each share one `PostgresStore` (`Flow::with_store`) holding a token that expired a second ago; every task calls `access_token()` at one agreed wall-clock instant, against the loopback token server answering in {} ms. The goal is one refresh request per expiry whatever P and T: the tasks of one worker wait for each other, the workers wait on the store's advisory lock, and the waiters read the tokens the first one saved. The baseline is one worker with one task, on the same store and server, in turns with the herds: the time one refresh through the store takes (lock connection, load, refresh, update, unlock).",
+                results.delay_ms
+            ),
+        );
+        line(out, "");
+        line(
+            out,
+            "| processes × tasks | refresh requests per expiry: median (min–max) | distinct tokens all tasks hold: median (min–max) | time until all hold a token: ms, median (p10–p90) | × one worker, round by round: median (p10–p90) |",
+        );
+        line(out, "|---|---|---|---|---|");
+        for row in &results.rows {
+            let refreshes: Vec<f64> = row.refreshes.iter().map(|&r| r as f64).collect();
+            let distinct: Vec<f64> = row.distinct_tokens.iter().map(|&d| d as f64).collect();
+            let shape = format!("{} × {}", row.processes, row.tasks_per_process);
+            let shape = if row.processes * row.tasks_per_process == 1 { format!("{shape} (baseline)") } else { shape };
+            line(
+                out,
+                &format!(
+                    "| {shape} | {} | {} | {} | {} |",
+                    count(&Summary::of(&refreshes)),
+                    count(&Summary::of(&distinct)),
+                    spread(&row.time, ms),
+                    ratio_spread(&row.paired_ratio)
+                ),
+            );
+        }
+        line(out, "");
+        let rounds = results.rows.first().map_or(0, |r| r.refreshes.len());
+        line(
+            out,
+            &format!(
+                "{rounds} rounds per shape, each from a freshly saved expired token. The workers restore their session (and so open a pooled connection) before the agreed instant; the time counts from that instant until the last task of the last worker holds its token."
             ),
         );
         line(out, "");
@@ -473,6 +708,37 @@ impl Report {
         delays.dedup();
         delays
     }
+}
+
+/// A table of store operations: each row's time, and its ratio to the operation's floor.
+fn store_table<'a>(
+    out: &mut String,
+    against: &str,
+    operations: impl IntoIterator<Item = (&'a str, &'a Vec<store::Row>)>,
+) {
+    line(
+        out,
+        &format!(
+            "| operation | what | µs, median (p10–p90) | {against} | {against}, sample by sample: median (p10–p90) |"
+        ),
+    );
+    line(out, "|---|---|---|---|---|");
+    for (operation, rows) in operations {
+        let floor = rows.iter().find(|r| r.role == "floor").map_or(f64::NAN, |r| r.micros.median);
+        for row in rows {
+            line(
+                out,
+                &format!(
+                    "| {operation} | {} | {} | {} | {} |",
+                    bold_if_ours(&row.role, &row.name),
+                    spread(&row.micros, us),
+                    ratio(row.micros.median, floor),
+                    ratio_spread(&row.paired_ratio)
+                ),
+            );
+        }
+    }
+    line(out, "");
 }
 
 fn line(out: &mut String, text: &str) {
