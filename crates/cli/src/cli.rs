@@ -192,7 +192,7 @@ pub struct LoginArgs {
     #[arg(long)]
     pub client_credentials: bool,
 
-    /// The org a client-credentials token is for, as ZohoCRM.<org id> (the org id shown in Zoho CRM)
+    /// The org a client-credentials token is for, as ZohoCRM.ORG_ID (the org id shown in Zoho CRM)
     #[arg(long, env = "ZOHO_SOID", hide_env_values = true, value_name = "SERVICE.ORG_ID")]
     pub soid: Option<String>,
 
