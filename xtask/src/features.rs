@@ -31,6 +31,7 @@ const COMBINATIONS: &[(&str, &[&str])] = &[
     ("zoho-oauth-core", &[]),
     ("zoho-oauth-flow", &[]),
     ("zoho-oauth-reqwest", &[]),
+    ("zoho-oauth-reqwest", &["--no-default-features", "--features", "native-tls"]),
     ("zoho-accounts-emulator", &[]),
     ("zoho-oauth-cli", &[]),
     ("zoho-oauth-cli", &["--no-default-features"]),
