@@ -7,12 +7,11 @@
 //! at expiry, with the single flight, backoff, lock-out and store protocol of a refresh. Because
 //! the renewal is part of the token set, a session restored from a store renews the same way.
 
-use zoho_oauth_core::{Renewal, TokenSet};
+use zoho_oauth_core::Renewal;
 
-use crate::device::authorize;
 use crate::error::Result;
 use crate::flow::{Authorized, Flow, Unauthorized};
-use crate::requests;
+use crate::{grant, requests};
 
 impl Flow<Unauthorized> {
     /// Obtains an access token with the client's own credentials and moves to [`Authorized`].
@@ -30,15 +29,8 @@ impl Flow<Unauthorized> {
         let config = &self.client.config;
         let endpoints = config.endpoints.clone();
         let response = requests::client_credentials(&self.client, &endpoints, &config.scopes, soid).await?;
-        let tokens = TokenSet::from_response(
-            response,
-            config.clock.now(),
-            endpoints.accounts_server(),
-            endpoints.api_domain(),
-            &config.scopes,
-            None,
-        )
-        .with_renewal(Renewal::ClientCredentials { soid: soid.map(str::to_owned) });
-        authorize(self.client, endpoints, tokens).await
+        let tokens = grant::tokens(&self.client, &endpoints, response)
+            .with_renewal(Renewal::ClientCredentials { soid: soid.map(str::to_owned) });
+        grant::authorize(self.client, endpoints, tokens).await
     }
 }

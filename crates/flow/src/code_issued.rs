@@ -4,13 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use zoho_oauth_core::{AuthorizationCode, Callback, Dialect, Endpoints, PkceVerifier, TokenSet, redact};
-use zoho_oauth_store::RefreshState;
+use zoho_oauth_core::{AuthorizationCode, Callback, Dialect, Endpoints, PkceVerifier, redact};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::flow::{Authorized, CodeIssued, Flow, Redirect, SelfClient};
-use crate::manager::TokenManager;
+use crate::grant;
 use crate::requests::{self, Grant};
 
 /// A failed code exchange: the error, and the pending flow back when nothing was sent.
@@ -189,23 +188,6 @@ async fn exchange_code(
         }
     };
     span.record("outcome", "ok");
-    let config = &client.config;
-    let tokens = TokenSet::from_response(
-        response,
-        config.clock.now(),
-        endpoints.accounts_server(),
-        endpoints.api_domain(),
-        &config.scopes,
-        None,
-    );
-    let mut revision = 0;
-    if let Some((store, key)) = client.store_key(tokens.accounts_server()) {
-        match store.save(&key, &tokens).await {
-            Ok(saved) => revision = saved,
-            Err(source) => return Err(Error::NotSaved { source, tokens: Box::new(tokens) }),
-        }
-    }
-    let obtained_at = Some(config.clock.now());
-    let manager = TokenManager::new(client.clone(), endpoints, tokens, revision, RefreshState::default(), obtained_at);
-    Ok(Flow { client, state: Authorized { manager } })
+    let tokens = grant::tokens(&client, &endpoints, response);
+    grant::authorize(client, endpoints, tokens).await
 }

@@ -8,18 +8,14 @@
 //! for as long as the injected clock says, and stops when the code expires or the future is dropped.
 
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use url::Url;
-use zoho_oauth_core::{BoxFuture, DevicePoll, Dialect, Endpoints, ErrorCode, SharedClock, TokenSet, redact};
-use zoho_oauth_store::RefreshState;
+use zoho_oauth_core::{BoxFuture, DevicePoll, Dialect, ErrorCode, SharedClock, redact};
 
-use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::flow::{Authorized, DeviceCodeIssued, Flow, Unauthorized};
-use crate::manager::TokenManager;
-use crate::requests;
+use crate::{grant, requests};
 
 /// The answer to one [`Flow::poll_once`].
 #[derive(Debug)]
@@ -267,15 +263,11 @@ impl Flow<DeviceCodeIssued> {
         let interval = seconds(self.state.interval_seconds);
         let waiting = match answer {
             Ok(DevicePoll::Approved(response)) => {
-                let tokens = TokenSet::from_response(
-                    response,
-                    now,
-                    endpoints.accounts_server(),
-                    endpoints.api_domain(),
-                    &config.scopes,
-                    None,
-                );
-                return authorize(self.client, endpoints, tokens).await.map(Poll::Approved).map_err(DeviceError::fatal);
+                let tokens = grant::tokens(&self.client, &endpoints, response);
+                return grant::authorize(self.client, endpoints, tokens)
+                    .await
+                    .map(Poll::Approved)
+                    .map_err(DeviceError::fatal);
             }
             Ok(DevicePoll::Pending) => Waiting::AuthorizationPending,
             Ok(DevicePoll::SlowDown) => {
@@ -372,20 +364,6 @@ fn transient(error: &Error) -> bool {
 
 fn seconds(value: u64) -> Duration {
     i64::try_from(value).ok().and_then(Duration::try_seconds).unwrap_or(Duration::MAX)
-}
-
-/// Saves new tokens to the client's store, if it has one, and builds the authorized flow around them.
-pub(crate) async fn authorize(client: Arc<Client>, endpoints: Endpoints, tokens: TokenSet) -> Result<Flow<Authorized>> {
-    let mut revision = 0;
-    if let Some((store, key)) = client.store_key(tokens.accounts_server()) {
-        match store.save(&key, &tokens).await {
-            Ok(saved) => revision = saved,
-            Err(source) => return Err(Error::NotSaved { source, tokens: Box::new(tokens) }),
-        }
-    }
-    let obtained_at = Some(client.config.clock.now());
-    let manager = TokenManager::new(client.clone(), endpoints, tokens, revision, RefreshState::default(), obtained_at);
-    Ok(Flow { client, state: Authorized { manager } })
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ mod device;
 mod discovery;
 mod error;
 mod flow;
+mod grant;
 mod http;
 mod manager;
 mod oauth;
