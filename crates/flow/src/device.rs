@@ -150,7 +150,7 @@ impl Flow<Unauthorized> {
     /// For Zoho: `POST /oauth/v3/device/code` with `grant_type=device_request`, the client id, the
     /// scopes (comma-joined), `access_type` and `prompt`, and no client secret. For other servers:
     /// RFC 8628 section 3.1 at the endpoint set with
-    /// [`Endpoints::with_device_authorization_url`], the client authenticating as at the token
+    /// [`Endpoints::with_device_authorization_url`](zoho_oauth_core::Endpoints::with_device_authorization_url), the client authenticating as at the token
     /// endpoint; without one, [`Error::NoDeviceAuthorizationEndpoint`].
     pub async fn device_authorization(self) -> Result<Flow<DeviceCodeIssued>> {
         let config = &self.client.config;
