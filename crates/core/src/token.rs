@@ -234,15 +234,7 @@ impl TokenSet {
         // A blank refresh token is no refresh token: the held one stays (RFC 6749 section 6
         // lets the server keep the old one, and a blank value cannot be a new one).
         let refresh_token = response.refresh_token.or(previous_refresh_token);
-        Self {
-            access_token: response.access_token,
-            refresh_token,
-            expires_at,
-            api_domain,
-            accounts_server: accounts_server.into(),
-            scopes,
-            renewal: Renewal::RefreshToken,
-        }
+        Self::new(response.access_token, refresh_token, expires_at, api_domain, accounts_server, scopes)
     }
 
     /// The access token.
