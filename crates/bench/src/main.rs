@@ -1,13 +1,15 @@
 //! The benchmark harness behind `cargo xtask bench`: zoho-oauth against the alternatives a user
 //! would pick and against the floor, measured in one run on one machine.
 //!
-//! Usage: `zoho-oauth-bench [--quick] [--out DIR] [--no-docs] [--render]`.
+//! Usage: `zoho-oauth-bench [--quick] [--out DIR] [--no-docs] [--render] [--only cached|refresh]`.
 //!
 //! - `--quick`: every benchmark once, with tiny counts; the figures mean nothing, and `docs/` is
 //!   left alone.
 //! - `--out DIR`: where the JSON results go (default `target/bench/`).
 //! - `--no-docs`: a full run that does not rewrite `docs/benchmarks.md` and its chart.
 //! - `--render`: measure nothing; render the page again from the JSON of the last run.
+//! - `--only cached|refresh`: run that one benchmark and print its figures as JSON on standard
+//!   output, writing no files; for working on one hot path.
 //!
 //! The JSON and a rendered copy of the page always go to the output directory; a full run also
 //! writes `docs/benchmarks.md` and `docs/benchmarks-herd.svg`.
@@ -137,6 +139,7 @@ struct Options {
     out: PathBuf,
     docs: bool,
     render_only: bool,
+    only: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -163,7 +166,7 @@ fn main() -> ExitCode {
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
     let mut options =
-        Options { quick: false, out: project_root().join("target/bench"), docs: true, render_only: false };
+        Options { quick: false, out: project_root().join("target/bench"), docs: true, render_only: false, only: None };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -173,8 +176,11 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             }
             "--no-docs" => options.docs = false,
             "--render" => options.render_only = true,
+            "--only" => {
+                options.only = Some(args.next().ok_or_else(|| anyhow::anyhow!("--only needs a benchmark"))?.clone())
+            }
             "--help" | "-h" => {
-                println!("zoho-oauth-bench [--quick] [--out DIR] [--no-docs] [--render]");
+                println!("zoho-oauth-bench [--quick] [--out DIR] [--no-docs] [--render] [--only cached|refresh]");
                 std::process::exit(0);
             }
             other => anyhow::bail!("unknown argument `{other}`"),
@@ -184,6 +190,9 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
 }
 
 fn run(options: &Options) -> anyhow::Result<()> {
+    if let Some(only) = &options.only {
+        return run_one(options, only);
+    }
     let report = if options.render_only {
         Report::read_json(&options.out)?
     } else {
@@ -198,6 +207,18 @@ fn run(options: &Options) -> anyhow::Result<()> {
         render(&report, &docs)?;
         eprintln!("bench: wrote {}", docs.join("benchmarks.md").display());
     }
+    Ok(())
+}
+
+/// Runs one benchmark and prints its results as JSON.
+fn run_one(options: &Options, name: &str) -> anyhow::Result<()> {
+    let plan = if options.quick { Plan::quick() } else { Plan::full() };
+    let json = match name {
+        "cached" => serde_json::to_string_pretty(&step("cached token read", || cached::run(&plan))?)?,
+        "refresh" => serde_json::to_string_pretty(&step("refresh round trip", || refresh::run(&plan))?)?,
+        other => anyhow::bail!("`--only` takes `cached` or `refresh`, not `{other}`"),
+    };
+    println!("{json}");
     Ok(())
 }
 
