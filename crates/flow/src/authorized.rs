@@ -54,7 +54,7 @@ impl Flow<Authorized> {
     /// With a token store (see [`Flow::with_store`]), new tokens are saved before anyone is handed
     /// them; if the save fails the caller gets [`Error::NotSaved`] once, and the flow keeps serving
     /// the new tokens from memory.
-    #[inline]
+    #[inline(always)]
     pub fn access_token(&self) -> impl std::future::Future<Output = Result<CurrentToken>> + Send + '_ {
         self.state.manager.access_token()
     }
