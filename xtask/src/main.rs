@@ -19,11 +19,12 @@ Tasks:
                 FILE.toml describes any other server (docs/conformance.md,
                 'Describing your server'); --json prints report.json on stdout.
                 Reports go to target/conformance/report.{md,json}.
-  bench [--quick] [--no-docs] [--render]
+  bench [--quick] [--no-docs] [--render] [--only cached|refresh]
                 Benchmark the library against yup-oauth2, oauth2, bare reqwest and
                 the floor, in one release-built run. Results go to target/bench/*.json;
                 a full run also rewrites docs/benchmarks.md and docs/benchmarks-herd.svg.
                 --quick runs each benchmark once with tiny counts and leaves docs/ alone.
+                --only runs one benchmark and prints its JSON, writing no files.
   features [--count]
                 Check (cargo check) every supported feature combination of the
                 published crates, one crate at a time: defaults, none, each opt-in
