@@ -38,6 +38,6 @@ pub use scope::{Scope, Scopes};
 pub use secret::{AccessToken, AuthorizationCode, ClientSecret, CsrfState, DeviceCode, PkceVerifier, RefreshToken};
 pub use token::{DEFAULT_ACCESS_TOKEN_LIFETIME, Renewal, TokenResponse, TokenSet};
 pub use transport::{
-    BodyStream, BoxFuture, Bytes, HttpClient, HttpRequest, HttpResponse, Redirected, RequestKind, ResponseBody,
-    StreamingResponse, TransportError, TransportErrorKind,
+    BodyStream, BoxFuture, Bytes, HttpClient, HttpRequest, HttpResponse, Redirected, RequestKind, RequestUrl,
+    ResponseBody, StreamingResponse, TransportError, TransportErrorKind,
 };

@@ -95,6 +95,47 @@ pub trait HttpClient: fmt::Debug + Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Redirected;
 
+/// The request's URL already parsed, which the library puts in the extensions of every request it
+/// builds, so that an [`HttpClient`] whose own request type needs a [`Url`](url::Url) (reqwest's)
+/// need not parse the URI a second time.
+///
+/// It is a hint: [`matching`](Self::matching) gives the URL only while it still names exactly the
+/// request's URI, so a request whose URI was changed afterwards is never sent to the old URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RequestUrl(url::Url);
+
+impl RequestUrl {
+    /// The hint for a request built for `url`.
+    pub fn new(url: url::Url) -> Self {
+        Self(url)
+    }
+
+    /// The parsed URL of `request`, if its extensions hold one that names its URI exactly.
+    pub fn matching<B>(request: &http::Request<B>) -> Option<&url::Url> {
+        let url = &request.extensions().get::<Self>()?.0;
+        same_target(url, request.uri()).then_some(url)
+    }
+}
+
+/// Whether `url` serializes to exactly `uri`'s text, compared part by part without formatting.
+fn same_target(url: &url::Url, uri: &http::Uri) -> bool {
+    let (Some(scheme), Some(authority), Some(path)) = (uri.scheme_str(), uri.authority(), uri.path_and_query()) else {
+        return false;
+    };
+    let text = url.as_str();
+    text.strip_prefix(scheme)
+        .and_then(|rest| rest.strip_prefix("://"))
+        .and_then(|rest| rest.strip_prefix(authority.as_str()))
+        .is_some_and(|rest| rest == path.as_str())
+}
+
+/// Prints no URL: a Zoho revocation URL carries the token.
+impl fmt::Debug for RequestUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestUrl(..)")
+    }
+}
+
 /// The source of a streaming body: what an [`HttpClient`] implements to hand back a body as it arrives.
 pub trait BodyStream: Send + Sync {
     /// The next chunk of the body, or `None` at its end.
@@ -377,5 +418,42 @@ mod tests {
             let text = TransportError::new(kind, "").to_string();
             assert!(!text.contains("could not connect"), "only a connection never made says so: {text}");
         }
+    }
+
+    fn request_with_hint(uri: &str, hint: &str) -> HttpRequest {
+        let mut request = http::Request::post(uri).body(Vec::new()).unwrap();
+        request.extensions_mut().insert(RequestUrl::new(url::Url::parse(hint).unwrap()));
+        request
+    }
+
+    #[test]
+    fn a_request_url_is_given_only_while_it_names_the_uri() {
+        for url in [
+            "https://accounts.zoho.eu/oauth/v2/token",
+            "http://127.0.0.1:8080/revoke?token=x%20y",
+            "https://a.example/",
+        ] {
+            let request = request_with_hint(url, url);
+            assert_eq!(RequestUrl::matching(&request).map(url::Url::as_str), Some(url));
+        }
+        for (uri, hint) in [
+            ("https://accounts.zoho.eu/oauth/v2/token", "https://accounts.zoho.com/oauth/v2/token"),
+            ("https://accounts.zoho.eu/oauth/v2/token", "http://accounts.zoho.eu/oauth/v2/token"),
+            ("https://accounts.zoho.eu:8443/oauth/v2/token", "https://accounts.zoho.eu/oauth/v2/token"),
+            ("https://accounts.zoho.eu/oauth/v2/token?x=1", "https://accounts.zoho.eu/oauth/v2/token"),
+            ("https://accounts.zoho.eu/oauth/v2/token", "https://accounts.zoho.eu/oauth/v2/token#f"),
+        ] {
+            assert_eq!(RequestUrl::matching(&request_with_hint(uri, hint)), None, "{uri} against {hint}");
+        }
+        let plain = http::Request::post("https://accounts.zoho.eu/").body(()).unwrap();
+        assert_eq!(RequestUrl::matching(&plain), None);
+    }
+
+    #[test]
+    fn a_request_url_prints_no_url() {
+        let hint = RequestUrl::new(
+            url::Url::parse("https://accounts.zoho.com/oauth/v2/token/revoke?token=1000.secret").unwrap(),
+        );
+        assert_eq!(format!("{hint:?}"), "RequestUrl(..)");
     }
 }

@@ -4,11 +4,12 @@
 
 use base64::Engine as _;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use url::Url;
 use url::form_urlencoded;
 use zoho_oauth_core::redact::Known;
 use zoho_oauth_core::{
     AccessToken, AuthorizationCode, ClientAuth, ClientSecret, DeviceAuthorization, DeviceCode, DevicePoll, Dialect,
-    Endpoints, HttpRequest, PkceVerifier, RefreshToken, RequestKind, Scopes, TokenResponse, dialect,
+    Endpoints, HttpRequest, PkceVerifier, RefreshToken, RequestKind, RequestUrl, Scopes, TokenResponse, dialect,
 };
 
 use crate::client::Client;
@@ -68,7 +69,7 @@ fn token_request(client: &Client, endpoints: &Endpoints, grant: Grant<'_>) -> Re
             RequestKind::Refresh
         }
     };
-    Ok((post(client, endpoints, endpoints.token_url().as_str(), form)?, kind))
+    Ok((post(client, endpoints, endpoints.token_url(), form)?, kind))
 }
 
 /// Asks for a token with the client's own credentials (RFC 6749 section 4.4; Zoho's self client
@@ -101,7 +102,7 @@ fn client_credentials_request(
     if let Some(soid) = soid {
         form.append_pair("soid", soid);
     }
-    post(client, endpoints, endpoints.token_url().as_str(), form)
+    post(client, endpoints, endpoints.token_url(), form)
 }
 
 /// Starts a device authorization (RFC 8628 section 3.1, or Zoho's `grant_type=device_request`).
@@ -135,13 +136,14 @@ fn device_authorization_request(client: &Client, endpoints: &Endpoints) -> Resul
                 form.append_pair("prompt", "consent");
             }
             http::Request::post(url.as_str())
+                .extension(RequestUrl::new(url.clone()))
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
                 .header(ACCEPT, HeaderValue::from_static("application/json"))
                 .body(form.finish().into_bytes())
                 .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "endpoint url" }))
         }
         // RFC 8628 section 3.1: a confidential client authenticates as at the token endpoint.
-        Dialect::Standard => post(client, endpoints, url.as_str(), form),
+        Dialect::Standard => post(client, endpoints, &url, form),
     }
 }
 
@@ -172,7 +174,7 @@ fn device_poll_request(client: &Client, endpoints: &Endpoints, device_code: &Dev
             form.append_pair("device_code", device_code.expose_secret());
         }
     }
-    post(client, endpoints, endpoints.device_token_url().as_str(), form)
+    post(client, endpoints, &endpoints.device_token_url(), form)
 }
 
 /// Sends a revocation request to `endpoints`.
@@ -197,7 +199,7 @@ fn revoke_request(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) 
     form.append_pair("token", value);
     form.append_pair("token_type_hint", hint);
     let url = dialect::revocation_url(endpoints.dialect(), url, value);
-    post(client, endpoints, url.as_str(), form)
+    post(client, endpoints, &url, form)
 }
 
 /// A form post with the client's authentication (RFC 6749 section 2.3.1): the client id and
@@ -205,11 +207,13 @@ fn revoke_request(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) 
 fn post(
     client: &Client,
     endpoints: &Endpoints,
-    url: &str,
+    url: &Url,
     mut form: form_urlencoded::Serializer<'_, String>,
 ) -> Result<HttpRequest> {
     let config = &client.config;
-    let mut builder = http::Request::post(url)
+    // The parsed URL rides along, so that an HTTP client built on `Url` does not parse it again.
+    let mut builder = http::Request::post(url.as_str())
+        .extension(RequestUrl::new(url.clone()))
         .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
         .header(ACCEPT, HeaderValue::from_static("application/json"));
     match (endpoints.client_auth(), config.secret()?) {
