@@ -220,12 +220,14 @@ impl TokenSet {
             .and_then(Duration::try_seconds)
             .unwrap_or(DEFAULT_ACCESS_TOKEN_LIFETIME);
         let expires_at = now.checked_add_signed(lifetime).unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let api_domain = response
-            .api_domain
-            .as_deref()
-            .and_then(|d| Url::parse(d).ok())
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .or_else(|| fallback_api_domain.cloned());
+        let api_domain = match (response.api_domain.as_deref(), fallback_api_domain) {
+            // The usual answer names the API domain already held: no need to parse it again.
+            (Some(named), Some(held)) if names_the_same_url(named, held) => Some(held.clone()),
+            (named, held) => named
+                .and_then(|d| Url::parse(d).ok())
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .or_else(|| held.cloned()),
+        };
         let scopes = match &response.scope {
             // Granted scopes are informative: the lenient parse keeps what it can read.
             Some(granted) => Scopes::parse_lenient(granted),
@@ -273,6 +275,13 @@ impl TokenSet {
     }
 }
 
+/// Whether `named` is the text `held` serializes to, with or without the path `/` that a URL with
+/// an `http` or `https` scheme always has: parsing `named` would then give `held` again.
+fn names_the_same_url(named: &str, held: &Url) -> bool {
+    matches!(held.scheme(), "http" | "https")
+        && (held.as_str() == named || (held.path() == "/" && held.as_str().strip_suffix('/') == Some(named)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +289,31 @@ mod tests {
     fn parse(json: &str) -> TokenResponse {
         let response = http::Response::builder().status(200).body(json.as_bytes().to_vec()).unwrap();
         crate::dialect::read_token_answer(crate::Dialect::Zoho, &response).unwrap()
+    }
+
+    #[test]
+    fn a_named_api_domain_is_read_as_a_parse_would_read_it() {
+        let held = Url::parse("https://www.zohoapis.eu").unwrap();
+        let other = Url::parse("https://www.zohoapis.com/").unwrap();
+        for named in [
+            "https://www.zohoapis.eu",
+            "https://www.zohoapis.eu/",
+            "https://WWW.zohoapis.eu",
+            "https://www.zohoapis.eu:443",
+            "https://www.zohoapis.eu/x",
+            "http://www.zohoapis.eu",
+            "ftp://www.zohoapis.eu",
+            "not a url",
+        ] {
+            for fallback in [&held, &other] {
+                let parsed = Url::parse(named).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+                let expected = parsed.unwrap_or_else(|| fallback.clone());
+                let json = format!(r#"{{"access_token":"x","api_domain":"{named}"}}"#);
+                let set =
+                    TokenSet::from_response(parse(&json), Utc::now(), "a", Some(fallback), &Scopes::empty(), None);
+                assert_eq!(set.api_domain(), Some(&expected), "{named} with {fallback} held");
+            }
+        }
     }
 
     #[test]

@@ -119,6 +119,8 @@ pub(crate) struct TokenManager {
     client: Arc<Client>,
     /// The endpoints of the accounts server that issued the tokens (after any multi-DC redirect).
     endpoints: Endpoints,
+    /// The endpoints' accounts server, worked out once: every renewed token set names it.
+    accounts_server: String,
     store: Option<(Arc<dyn TokenStore>, StoreKey)>,
     current: ArcSwap<Snapshot>,
     gate: tokio::sync::Mutex<Gate>,
@@ -151,7 +153,14 @@ impl TokenManager {
         let obtained_at = obtained_at.or(state.renewed_at);
         let snapshot = snapshot(&client, tokens, revision, obtained_at);
         let gate = Gate { state, last_error: None, store_checked_at: None };
-        Self { client, endpoints, store, current: ArcSwap::from_pointee(snapshot), gate: tokio::sync::Mutex::new(gate) }
+        Self {
+            client,
+            accounts_server: endpoints.accounts_server(),
+            endpoints,
+            store,
+            current: ArcSwap::from_pointee(snapshot),
+            gate: tokio::sync::Mutex::new(gate),
+        }
     }
 
     pub(crate) fn endpoints(&self) -> &Endpoints {
@@ -235,7 +244,7 @@ impl TokenManager {
         let span = tracing::debug_span!(
             "renew",
             user = self.store.as_ref().map(|(_, key)| key.user()),
-            accounts_server = %self.endpoints.accounts_server(),
+            accounts_server = %self.accounts_server,
             outcome = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
         );
@@ -504,7 +513,7 @@ impl TokenManager {
             let tokens = TokenSet::from_response(
                 response,
                 self.client.config.clock.now(),
-                self.endpoints.accounts_server(),
+                self.accounts_server.clone(),
                 current.api_domain(),
                 current.scopes(),
                 None,
@@ -521,7 +530,7 @@ impl TokenManager {
         Ok(TokenSet::from_response(
             response,
             self.client.config.clock.now(),
-            self.endpoints.accounts_server(),
+            self.accounts_server.clone(),
             current.api_domain(),
             current.scopes(),
             Some(refresh_token.clone()),
@@ -531,7 +540,7 @@ impl TokenManager {
     /// Revokes the grant at the server (RFC 7009) and, with a store, deletes its entry; afterwards
     /// every holder of this session gets [`Error::Revoked`].
     pub(crate) async fn revoke(&self) -> Result<()> {
-        let span = tracing::debug_span!("revoke", accounts_server = %self.endpoints.accounts_server());
+        let span = tracing::debug_span!("revoke", accounts_server = %self.accounts_server);
         tracing::Instrument::instrument(self.revoke_inner(), span).await
     }
 
