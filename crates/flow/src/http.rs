@@ -228,9 +228,9 @@ impl HttpPolicy {
         let started = Instant::now();
         let mut attempts = 1;
         loop {
-            let outcome = match tokio::time::timeout(self.timeout, attempt(request.clone())).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(timed_out(self.timeout)),
+            let outcome = match crate::deadline::within(self.timeout, attempt(request.clone())).await {
+                Some(outcome) => outcome,
+                None => Err(timed_out(self.timeout)),
             };
             if attempts >= self.retry.max_attempts || !self.retry.allows(kind, &outcome) {
                 return outcome;
@@ -272,9 +272,9 @@ impl BodyStream for Guarded {
                     return Err(TransportError::body_too_large(limit));
                 }
             }
-            let chunk = match tokio::time::timeout(self.idle, self.inner.next_chunk()).await {
-                Ok(chunk) => chunk?,
-                Err(_) => return Err(timed_out(self.idle)),
+            let chunk = match crate::deadline::within(self.idle, self.inner.next_chunk()).await {
+                Some(chunk) => chunk?,
+                None => return Err(timed_out(self.idle)),
             };
             if let Some(chunk) = &chunk {
                 self.read = self.read.saturating_add(chunk.len());

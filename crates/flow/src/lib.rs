@@ -35,6 +35,7 @@ mod client;
 mod client_credentials;
 mod code_issued;
 mod config;
+mod deadline;
 mod device;
 mod discovery;
 mod error;

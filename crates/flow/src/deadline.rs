@@ -1,0 +1,189 @@
+//! Time limits on HTTP requests, kept by one watchdog thread rather than the async runtime's timer.
+//!
+//! Registering a timer with tokio's multi-threaded runtime wakes the thread that holds the timer
+//! driver whenever the new timer is the earliest one, and for a client making one token request at
+//! a time that is every request: the wake-up cost about 5% of a refresh on loopback. The watchdog
+//! sleeps until the earliest deadline it knew when it last looked, and is told of a new deadline
+//! only when that is earlier. A steady stream of requests, each with the same limit, therefore
+//! costs a lock and a map insertion per request and one wake-up of the watchdog per limit's length.
+//!
+//! The watchdog reads the monotonic clock (`std::time::Instant`), not the runtime's, so tokio's
+//! paused time in a test does not stop a network time limit: the network does not pause either.
+//! If the thread cannot be started, limits fall back to tokio's timer.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// Runs `future` until it completes or `limit` has passed; `None` means the limit passed first.
+///
+/// Like `tokio::time::timeout`, the future is polled before the limit is checked, so one that is
+/// ready when the limit passes still completes.
+pub(crate) async fn within<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
+    let Some(watchdog) = Watchdog::get() else {
+        return tokio::time::timeout(limit, future).await.ok();
+    };
+    // A limit too far away to represent never passes.
+    let Some(deadline) = Instant::now().checked_add(limit) else {
+        return Some(future.await);
+    };
+    let mut future = pin!(future);
+    let mut registration = Registration { watchdog, deadline, id: None };
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if Instant::now() >= deadline {
+            return Poll::Ready(None);
+        }
+        registration.wake_at_deadline(cx.waker());
+        Poll::Pending
+    })
+    .await
+}
+
+/// The deadlines waiting, each with the waker of the task to wake when it passes.
+struct Watchdog {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// Keyed by deadline, then by a number that makes equal deadlines distinct.
+    waiting: BTreeMap<(Instant, u64), Waker>,
+    next_id: u64,
+    /// When the thread will look again by itself; `None` while it waits to be told.
+    wakes_at: Option<Instant>,
+}
+
+impl Watchdog {
+    /// The watchdog, its thread started on first use; `None` if the thread could not be started.
+    fn get() -> Option<&'static Watchdog> {
+        static WATCHDOG: OnceLock<Option<&'static Watchdog>> = OnceLock::new();
+        *WATCHDOG.get_or_init(|| {
+            let watchdog: &'static Watchdog =
+                Box::leak(Box::new(Watchdog { state: Mutex::new(State::default()), changed: Condvar::new() }));
+            let started = std::thread::Builder::new().name("zoho-oauth-deadlines".to_owned()).spawn(|| watchdog.run());
+            started.ok().map(|_| watchdog)
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code panics while holding the lock; a poisoned one still holds consistent data.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the tasks whose deadline has passed, then sleeps until the earliest one left.
+    fn run(&self) {
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            let mut due = Vec::new();
+            while let Some(entry) = state.waiting.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                due.push(entry.remove());
+            }
+            state.wakes_at = state.waiting.first_key_value().map(|(&(deadline, _), _)| deadline);
+            if !due.is_empty() {
+                // Woken outside the lock: a waker may run the task on this thread.
+                drop(state);
+                due.into_iter().for_each(Waker::wake);
+                state = self.lock();
+                continue;
+            }
+            state = match state.wakes_at {
+                None => self.changed.wait(state).unwrap_or_else(PoisonError::into_inner),
+                Some(at) => {
+                    self.changed
+                        .wait_timeout(state, at.saturating_duration_since(now))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// One future's place in the watchdog, removed when the future completes or is dropped.
+struct Registration {
+    watchdog: &'static Watchdog,
+    deadline: Instant,
+    id: Option<u64>,
+}
+
+impl Registration {
+    /// Makes sure `waker` is woken when the deadline passes.
+    fn wake_at_deadline(&mut self, waker: &Waker) {
+        let mut state = self.watchdog.lock();
+        let id = *self.id.get_or_insert_with(|| {
+            state.next_id += 1;
+            state.next_id
+        });
+        match state.waiting.get_mut(&(self.deadline, id)) {
+            Some(held) => held.clone_from(waker),
+            None => {
+                state.waiting.insert((self.deadline, id), waker.clone());
+            }
+        }
+        // The thread is told only when it would otherwise sleep past this deadline.
+        if state.wakes_at.is_none_or(|at| self.deadline < at) {
+            state.wakes_at = Some(self.deadline);
+            self.watchdog.changed.notify_one();
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.watchdog.lock().waiting.remove(&(self.deadline, id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_future_that_ends_in_time_gives_its_output() {
+        assert_eq!(within(Duration::from_secs(5), async { 7 }).await, Some(7));
+        let slept = within(Duration::from_secs(5), tokio::time::sleep(Duration::from_millis(20))).await;
+        assert_eq!(slept, Some(()));
+    }
+
+    #[tokio::test]
+    async fn a_future_that_never_ends_is_stopped_at_its_limit() {
+        let started = Instant::now();
+        assert_eq!(within(Duration::from_millis(50), std::future::pending::<()>()).await, None);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_limits_at_once_each_end_on_time() {
+        // Later limits registered first, so that earlier ones must tell the sleeping thread.
+        let waits: Vec<_> = (1..=20u64)
+            .rev()
+            .map(|i| tokio::spawn(within(Duration::from_millis(10 * i), std::future::pending::<()>())))
+            .collect();
+        for wait in waits {
+            assert_eq!(wait.await.unwrap(), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_future_leaves_no_deadline_behind() {
+        let watchdog = Watchdog::get().unwrap();
+        let limited = within(Duration::from_secs(600), std::future::pending::<()>());
+        // Polled once, so that it registers, then dropped.
+        assert!(tokio::time::timeout(Duration::from_millis(10), limited).await.is_err());
+        let far = Instant::now() + Duration::from_secs(590);
+        assert!(watchdog.lock().waiting.keys().all(|&(deadline, _)| deadline < far));
+    }
+}
