@@ -97,9 +97,16 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
         for contender in Contender::ALL {
             timed(&subjects, contender, plan.refresh_warmup).await?;
         }
-        for _ in 0..plan.refresh_samples {
-            for (i, contender) in Contender::ALL.into_iter().enumerate() {
-                let elapsed = timed(&subjects, contender, plan.refresh_batch).await?;
+        for round in 0..plan.refresh_samples {
+            // Forward in even rounds, backward in odd ones, so that no contender always follows
+            // the same one: whatever one leaves behind (a busy connection, a cold cache) lands on
+            // each in turn.
+            let mut order: Vec<usize> = (0..Contender::ALL.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for i in order {
+                let elapsed = timed(&subjects, Contender::ALL[i], plan.refresh_batch).await?;
                 samples[i].push(elapsed.as_secs_f64() * 1e6 / plan.refresh_batch as f64);
             }
         }

@@ -185,12 +185,16 @@ impl Report {
         line(out, "| question | zoho-oauth | the alternative | ratio |");
         line(out, "|---|---|---|---|");
         let cached = |id: &str| self.cached.rows.iter().find(|r| r.id == id);
-        if let (Some(ours), Some(yup)) = (cached("zoho_oauth"), cached("yup_oauth2")) {
+        if let (Some(ours), Some(yup), Some(floor)) =
+            (cached("zoho_oauth"), cached("yup_oauth2"), cached("floor_guard"))
+        {
             line(
                 out,
                 &format!(
-                    "| cached token, one task | {} ns | yup-oauth2 {} ns | yup-oauth2 takes {} as long |",
+                    "| cached token, one task (goal: at most 1.5× the floor) | {} ns ({} the floor's {} ns) | yup-oauth2 {} ns | yup-oauth2 takes {} as long |",
                     ns(ours.single.median),
+                    ratio(ours.single.median, floor.single.median),
+                    ns(floor.single.median),
                     ns(yup.single.median),
                     ratio(yup.single.median, ours.single.median)
                 ),
@@ -198,9 +202,11 @@ impl Report {
             line(
                 out,
                 &format!(
-                    "| cached token, {} threads at once (per call per thread) | {} ns | yup-oauth2 {} ns | yup-oauth2 takes {} as long |",
+                    "| cached token, {} threads at once, per call per thread (goal: at most 1.5× the floor) | {} ns ({} the floor's {} ns) | yup-oauth2 {} ns | yup-oauth2 takes {} as long |",
                     self.cached.threads,
                     ns(ours.parallel.median),
+                    ratio(ours.parallel.median, floor.parallel.median),
+                    ns(floor.parallel.median),
                     ns(yup.parallel.median),
                     ratio(yup.parallel.median, ours.parallel.median)
                 ),
@@ -240,11 +246,13 @@ impl Report {
             line(
                 out,
                 &format!(
-                    "| one refresh round trip, instant server | {} µs ({} a bare POST) | oauth2 {} µs ({} a bare POST) | {} oauth2 |",
+                    "| one refresh round trip, instant server (goal: at most 1.05× a bare POST) | {} µs ({} a bare POST; sample by sample {}) | oauth2 {} µs ({} a bare POST; sample by sample {}) | {} oauth2 |",
                     us(ours.micros.median),
                     ratio(ours.micros.median, bare.micros.median),
+                    ratio_spread(&ours.paired_ratio),
                     us(oauth2.micros.median),
                     ratio(oauth2.micros.median, bare.micros.median),
+                    ratio_spread(&oauth2.paired_ratio),
                     ratio(ours.micros.median, oauth2.micros.median)
                 ),
             );
@@ -463,7 +471,7 @@ impl Report {
         line(
             out,
             &format!(
-                "{samples} samples of {} refreshes each; the three take turns sample by sample. The last column divides each sample by the bare POST's sample taken just before it, which cancels slow drifts in the machine's load; differences of a few percent are within this run's noise.",
+                "{samples} samples of {} refreshes each; the three take turns sample by sample, in one order and then the reverse, so that none always follows the same one. The last column divides each sample by the bare POST's sample of the same turn, taken a few hundred microseconds before or after it, which cancels the drifts in the machine's load; differences of a few percent are within this run's noise.",
                 self.refresh.batch
             ),
         );
