@@ -36,11 +36,7 @@ pub(crate) async fn within<F: Future>(limit: Duration, future: F) -> Option<F::O
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
-        if Instant::now() >= deadline {
-            return Poll::Ready(None);
-        }
-        registration.wake_at_deadline(cx.waker());
-        Poll::Pending
+        if registration.wake_at_deadline(cx.waker()) { Poll::Pending } else { Poll::Ready(None) }
     })
     .await
 }
@@ -118,24 +114,32 @@ struct Registration {
 }
 
 impl Registration {
-    /// Makes sure `waker` is woken when the deadline passes.
-    fn wake_at_deadline(&mut self, waker: &Waker) {
+    /// Makes sure `waker` is woken when the deadline passes; `false` once it has passed.
+    ///
+    /// Only the watchdog removes a registered deadline (besides `drop`), and only once it is due,
+    /// so a missing entry means the time is up, without reading the clock here.
+    fn wake_at_deadline(&mut self, waker: &Waker) -> bool {
         let mut state = self.watchdog.lock();
-        let id = *self.id.get_or_insert_with(|| {
-            state.next_id += 1;
-            state.next_id
-        });
-        match state.waiting.get_mut(&(self.deadline, id)) {
-            Some(held) => held.clone_from(waker),
-            None => {
-                state.waiting.insert((self.deadline, id), waker.clone());
-            }
+        if let Some(id) = self.id {
+            return match state.waiting.get_mut(&(self.deadline, id)) {
+                Some(held) => {
+                    held.clone_from(waker);
+                    true
+                }
+                None => false,
+            };
         }
-        // The thread is told only when it would otherwise sleep past this deadline.
+        state.next_id += 1;
+        let id = state.next_id;
+        self.id = Some(id);
+        state.waiting.insert((self.deadline, id), waker.clone());
+        // The thread is told only when it would otherwise sleep past this deadline. It keeps
+        // `wakes_at` at or before every deadline waiting, so an entry already in needs no telling.
         if state.wakes_at.is_none_or(|at| self.deadline < at) {
             state.wakes_at = Some(self.deadline);
             self.watchdog.changed.notify_one();
         }
+        true
     }
 }
 
@@ -163,6 +167,22 @@ mod tests {
         let started = Instant::now();
         assert_eq!(within(Duration::from_millis(50), std::future::pending::<()>()).await, None);
         assert!(started.elapsed() >= Duration::from_millis(50));
+        assert_eq!(within(Duration::ZERO, std::future::pending::<()>()).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_future_woken_early_keeps_waiting_for_its_limit() {
+        // A future that wakes itself at once polls `within` again and again before the limit.
+        let mut polls = 0u32;
+        let busy = std::future::poll_fn(|cx| {
+            polls += 1;
+            cx.waker().wake_by_ref();
+            Poll::<()>::Pending
+        });
+        let started = Instant::now();
+        assert_eq!(within(Duration::from_millis(30), busy).await, None);
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        assert!(polls > 1, "polled {polls} times");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
