@@ -368,3 +368,45 @@ async fn the_bare_transport_only_sends() {
     assert_eq!(response.body().declared_length(), Some(1024 * 1024));
     assert_eq!(response.into_body().collect(usize::MAX).await.unwrap().len(), 1024 * 1024);
 }
+
+/// Reads one request (head and a body of `content-length` bytes) and answers 204; returns the
+/// request's text, lower-cased.
+async fn answer_one(listener: TcpListener) -> String {
+    let (mut stream, _) = listener.accept().await.unwrap();
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let read = stream.read(&mut chunk).await.unwrap();
+        buffer.extend_from_slice(&chunk[..read]);
+        let text = String::from_utf8_lossy(&buffer).to_ascii_lowercase();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+            if body.len() >= length || read == 0 {
+                stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await.unwrap();
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_parsed_url_is_used_only_while_it_names_the_uri() {
+    for hint_matches in [true, false] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/oauth/v2/token?x=1", listener.local_addr().unwrap());
+        let server = tokio::spawn(answer_one(listener));
+        let mut request = post(&url);
+        // A hint that names another server must never redirect the request there.
+        let hint = if hint_matches { url.clone() } else { "http://127.0.0.1:1/elsewhere".to_owned() };
+        request.extensions_mut().insert(zoho_oauth_core::RequestUrl::new(reqwest::Url::parse(&hint).unwrap()));
+        let response = client(2_000, RetryPolicy::none()).execute(request, RequestKind::Refresh).await.unwrap();
+        assert_eq!(response.status(), 204);
+        let seen = server.await.unwrap();
+        assert!(seen.starts_with("post /oauth/v2/token?x=1 http/1.1\r\n"), "{seen}");
+        assert!(seen.contains("content-type: application/x-www-form-urlencoded"), "{seen}");
+        assert!(seen.ends_with("grant_type=refresh_token&refresh_token=r"), "{seen}");
+    }
+}
