@@ -23,11 +23,17 @@ use std::time::{Duration, Instant};
 /// Like `tokio::time::timeout`, the future is polled before the limit is checked, so one that is
 /// ready when the limit passes still completes.
 pub(crate) async fn within<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
+    within_from(Instant::now(), limit, future).await
+}
+
+/// [`within`], counting the limit from `start` (a caller that has just read the clock).
+pub(crate) async fn within_from<F: Future>(start: Instant, limit: Duration, future: F) -> Option<F::Output> {
     let Some(watchdog) = Watchdog::get() else {
-        return tokio::time::timeout(limit, future).await.ok();
+        let left = limit.saturating_sub(start.elapsed());
+        return tokio::time::timeout(left, future).await.ok();
     };
     // A limit too far away to represent never passes.
-    let Some(deadline) = Instant::now().checked_add(limit) else {
+    let Some(deadline) = start.checked_add(limit) else {
         return Some(future.await);
     };
     let mut future = pin!(future);

@@ -226,12 +226,14 @@ impl HttpPolicy {
         Fut: Future<Output = Result<http::Response<B>, TransportError>>,
     {
         let started = Instant::now();
+        let mut attempt_started = started;
         let mut attempts = 1;
         loop {
-            let outcome = match crate::deadline::within(self.timeout, attempt(request.clone())).await {
-                Some(outcome) => outcome,
-                None => Err(timed_out(self.timeout)),
-            };
+            let outcome =
+                match crate::deadline::within_from(attempt_started, self.timeout, attempt(request.clone())).await {
+                    Some(outcome) => outcome,
+                    None => Err(timed_out(self.timeout)),
+                };
             if attempts >= self.retry.max_attempts || !self.retry.allows(kind, &outcome) {
                 return outcome;
             }
@@ -242,6 +244,7 @@ impl HttpPolicy {
             // The failed answer's body, if any, is dropped here, closing its connection.
             drop(outcome);
             tokio::time::sleep(delay).await;
+            attempt_started = Instant::now();
             attempts += 1;
         }
     }

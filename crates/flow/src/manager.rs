@@ -248,7 +248,9 @@ impl TokenManager {
             outcome = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
         );
-        let started = std::time::Instant::now();
+        // The clock is read for the timings only when someone listens: on a virtual machine each
+        // read can be a system call.
+        let started = tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now);
         let result = tracing::Instrument::instrument(self.renew_inner(needed, started), span.clone()).await;
         let outcome = match &result {
             Ok(_) => "ok",
@@ -259,17 +261,19 @@ impl TokenManager {
             Err(_) => "error",
         };
         span.record("outcome", outcome);
-        span.record("duration_ms", u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        if let Some(started) = started {
+            span.record("duration_ms", millis_since(started));
+        }
         result
     }
 
     async fn renew_inner(
         &self,
         needed: impl Fn(&Snapshot) -> bool,
-        started: std::time::Instant,
+        started: Option<std::time::Instant>,
     ) -> Result<Arc<Snapshot>> {
         let mut gate = self.gate.lock().await;
-        let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let waited_ms = started.map(millis_since);
         let mut current = self.current.load_full();
         if current.revoked {
             return Err(Error::Revoked);
@@ -343,7 +347,7 @@ impl TokenManager {
             tracing::debug!("renewed less than the floor ago: the current token is kept");
             return Ok(current);
         }
-        match self.request(&current.tokens).await {
+        match self.request(&current.tokens, now).await {
             Ok(tokens) => {
                 tracing::debug!(expires_at = %tokens.expires_at(), "renewed");
                 gate.state = RefreshState { renewed_at: Some(now), ..RefreshState::default() };
@@ -372,15 +376,12 @@ impl TokenManager {
         needed: &impl Fn(&Snapshot) -> bool,
         now: DateTime<Utc>,
     ) -> Result<Arc<Snapshot>> {
-        let lock_started = std::time::Instant::now();
+        let lock_started = tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now);
         let loaded = match store.lock(key).await {
             Ok(lock) => store.load(key).await.map(|record| (lock, record)),
             Err(error) => Err(error),
         };
-        tracing::debug!(
-            waited_ms = u64::try_from(lock_started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "store refresh lock"
-        );
+        tracing::debug!(waited_ms = lock_started.map(millis_since), "store refresh lock");
         let (_lock, record) = match loaded {
             Ok(loaded) => loaded,
             Err(error) => {
@@ -414,7 +415,7 @@ impl TokenManager {
             tracing::debug!("renewed less than the floor ago: the current token is kept");
             return Ok(current);
         }
-        match self.request(&current.tokens).await {
+        match self.request(&current.tokens, now).await {
             Ok(tokens) => {
                 tracing::debug!(expires_at = %tokens.expires_at(), "renewed; saving before handing out");
                 let state = RefreshState { renewed_at: Some(now), ..RefreshState::default() };
@@ -506,13 +507,16 @@ impl TokenManager {
 
     /// Sends one renewal request: a refresh, or for a client-credentials grant the same request
     /// again, with the scopes and `soid` the token set records.
-    async fn request(&self, current: &TokenSet) -> Result<TokenSet> {
+    ///
+    /// `now`, read before the request was sent, dates the new tokens, so that their expiry errs
+    /// early rather than late.
+    async fn request(&self, current: &TokenSet, now: DateTime<Utc>) -> Result<TokenSet> {
         if let Renewal::ClientCredentials { soid } = current.renewal() {
             let response =
                 requests::client_credentials(&self.client, &self.endpoints, current.scopes(), soid.as_deref()).await?;
             let tokens = TokenSet::from_response(
                 response,
-                self.client.config.clock.now(),
+                now,
                 self.accounts_server.clone(),
                 current.api_domain(),
                 current.scopes(),
@@ -529,7 +533,7 @@ impl TokenManager {
         .await?;
         Ok(TokenSet::from_response(
             response,
-            self.client.config.clock.now(),
+            now,
             self.accounts_server.clone(),
             current.api_domain(),
             current.scopes(),
@@ -646,4 +650,9 @@ fn snapshot_at(client: &Client, current: &Snapshot, revision: u64) -> Snapshot {
         same.fresh_until = i64::MIN;
     }
     same
+}
+
+/// Milliseconds since `started`, for trace fields.
+fn millis_since(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
