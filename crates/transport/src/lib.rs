@@ -60,6 +60,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct ReqwestClient {
     inner: reqwest::Client,
+    /// Whether the client may follow redirects (a user's client): only then is an answer's URL
+    /// compared with the request's, at the price of keeping a copy of the URL.
+    may_redirect: bool,
 }
 
 impl ReqwestClient {
@@ -83,12 +86,12 @@ impl ReqwestClient {
     /// been sent again to the redirect's target: build it with
     /// `redirect(reqwest::redirect::Policy::none())` (see the crate docs).
     pub fn from_client(client: reqwest::Client) -> Self {
-        Self { inner: client }
+        Self { inner: client, may_redirect: true }
     }
 
     async fn send(&self, request: HttpRequest) -> Result<StreamingResponse, TransportError> {
         let request = to_reqwest(request)?;
-        let sent_to = request.url().clone();
+        let sent_to = self.may_redirect.then(|| request.url().clone());
         let mut response = self.inner.execute(request).await.map_err(classify)?;
         let mut builder = http::Response::builder().status(response.status()).version(response.version());
         if let Some(headers) = builder.headers_mut() {
@@ -96,7 +99,7 @@ impl ReqwestClient {
         }
         // A client that follows redirects answers from another URL than the one asked; say so,
         // so that the policy refuses the answer of a token or revocation request.
-        if response.url() != &sent_to {
+        if sent_to.is_some_and(|sent_to| response.url() != &sent_to) {
             builder = builder.extension(Redirected);
         }
         builder
@@ -112,11 +115,14 @@ impl ReqwestClient {
 /// Only a request whose extensions hold nothing else takes the short way: reqwest gives no other
 /// way to carry extensions over than its own conversion.
 fn to_reqwest(request: HttpRequest) -> Result<reqwest::Request, TransportError> {
-    let url = (request.extensions().len() == 1).then(|| RequestUrl::matching(&request).cloned()).flatten();
-    let Some(url) = url else {
+    let hinted = request.extensions().len() == 1 && RequestUrl::matching(&request).is_some();
+    if !hinted {
         return reqwest::Request::try_from(request.map(reqwest::Body::from)).map_err(classify);
+    }
+    let (mut parts, body) = request.into_parts();
+    let Some(url) = parts.extensions.remove::<RequestUrl>().map(RequestUrl::into_url) else {
+        return Err(TransportError::new(TransportErrorKind::InvalidRequest, "the request's URL went missing"));
     };
-    let (parts, body) = request.into_parts();
     let mut converted = reqwest::Request::new(parts.method, url);
     *converted.headers_mut() = parts.headers;
     *converted.version_mut() = parts.version;
@@ -152,7 +158,7 @@ impl ReqwestClientBuilder {
             TransportError::new(TransportErrorKind::InvalidRequest, "the HTTP client could not be built")
                 .with_source(e.without_url())
         })?;
-        Ok(ReqwestClient { inner })
+        Ok(ReqwestClient { inner, may_redirect: false })
     }
 }
 
