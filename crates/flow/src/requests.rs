@@ -135,10 +135,7 @@ fn device_authorization_request(client: &Client, endpoints: &Endpoints) -> Resul
             if config.prompt.is_some() {
                 form.append_pair("prompt", "consent");
             }
-            http::Request::post(url.as_str())
-                .extension(RequestUrl::new(url.clone()))
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
-                .header(ACCEPT, HeaderValue::from_static("application/json"))
+            form_post(&url)
                 .body(form.finish().into_bytes())
                 .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "endpoint url" }))
         }
@@ -202,6 +199,17 @@ fn revoke_request(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) 
     post(client, endpoints, &url, form)
 }
 
+/// The head every form post of the library shares, without the client's authentication.
+///
+/// The parsed URL rides along in the extensions, so that an HTTP client built on `Url` does not
+/// parse it again.
+fn form_post(url: &Url) -> http::request::Builder {
+    http::Request::post(url.as_str())
+        .extension(RequestUrl::new(url.clone()))
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
+        .header(ACCEPT, HeaderValue::from_static("application/json"))
+}
+
 /// A form post with the client's authentication (RFC 6749 section 2.3.1): the client id and
 /// secret in the body, or in an HTTP Basic header, each part form-encoded first as the RFC says.
 fn post(
@@ -211,11 +219,7 @@ fn post(
     mut form: form_urlencoded::Serializer<'_, String>,
 ) -> Result<HttpRequest> {
     let config = &client.config;
-    // The parsed URL rides along, so that an HTTP client built on `Url` does not parse it again.
-    let mut builder = http::Request::post(url.as_str())
-        .extension(RequestUrl::new(url.clone()))
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
-        .header(ACCEPT, HeaderValue::from_static("application/json"));
+    let mut builder = form_post(url);
     match (endpoints.client_auth(), config.secret()?) {
         (ClientAuth::BasicHeader, Some(secret)) => {
             let encode = |part: &str| form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
