@@ -13,38 +13,81 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// Runs `future` until it completes or `limit` has passed; `None` means the limit passed first.
 ///
 /// Like `tokio::time::timeout`, the future is polled before the limit is checked, so one that is
 /// ready when the limit passes still completes.
-pub(crate) async fn within<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
-    within_from(Instant::now(), limit, future).await
+pub(crate) fn within<F: Future>(limit: Duration, future: F) -> Within<F> {
+    within_from(Instant::now(), limit, future)
 }
 
 /// [`within`], counting the limit from `start` (a caller that has just read the clock).
-pub(crate) async fn within_from<F: Future>(start: Instant, limit: Duration, future: F) -> Option<F::Output> {
-    let Some(watchdog) = Watchdog::get() else {
-        let left = limit.saturating_sub(start.elapsed());
-        return tokio::time::timeout(left, future).await.ok();
-    };
+pub(crate) fn within_from<F: Future>(start: Instant, limit: Duration, future: F) -> Within<F> {
     // A limit too far away to represent never passes.
-    let Some(deadline) = start.checked_add(limit) else {
-        return Some(future.await);
-    };
-    let mut future = pin!(future);
-    let mut registration = Registration { watchdog, deadline, id: None };
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+    Within { future, timer: start.checked_add(limit).map(Timer::new) }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`within`].
+    ///
+    /// Written by hand rather than as an `async fn`: an `async fn` would hold the limited future
+    /// twice (once as its argument, once pinned), doubling the size of every future above it,
+    /// and each of those is copied as it is built.
+    pub(crate) struct Within<F> {
+        #[pin]
+        future: F,
+        // `None` for a limit that never passes.
+        timer: Option<Timer>,
+    }
+}
+
+impl<F: Future> Future for Within<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Some(output));
         }
-        if registration.wake_at_deadline(cx.waker()) { Poll::Pending } else { Poll::Ready(None) }
-    })
-    .await
+        let passed = this.timer.as_mut().is_some_and(|timer| !timer.wake_at_deadline(cx));
+        if passed { Poll::Ready(None) } else { Poll::Pending }
+    }
+}
+
+/// What wakes a limited future at its deadline: the watchdog, or tokio's timer if the watchdog's
+/// thread could not be started.
+///
+/// The fallback's timer is boxed and made only when first needed, so that it does not double the
+/// size of every limited future (and of every future that awaits one).
+enum Timer {
+    Watchdog(Registration),
+    Runtime { deadline: Instant, sleep: Option<Pin<Box<tokio::time::Sleep>>> },
+}
+
+impl Timer {
+    fn new(deadline: Instant) -> Self {
+        match Watchdog::get() {
+            Some(watchdog) => Timer::Watchdog(Registration { watchdog, deadline, id: None }),
+            None => Timer::Runtime { deadline, sleep: None },
+        }
+    }
+
+    /// Makes sure the task is woken when the deadline passes; `false` once it has passed.
+    fn wake_at_deadline(&mut self, cx: &mut Context<'_>) -> bool {
+        match self {
+            Timer::Watchdog(registration) => registration.wake_at_deadline(cx.waker()),
+            Timer::Runtime { deadline, sleep } => {
+                let sleep = sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(*deadline))));
+                sleep.as_mut().poll(cx).is_pending()
+            }
+        }
+    }
 }
 
 /// The deadlines waiting, each with the waker of the task to wake when it passes.

@@ -302,7 +302,9 @@ impl TokenManager {
         }
         match self.store.clone() {
             None => self.attempt_alone(&mut gate, current, now).await,
-            Some((store, key)) => self.attempt_shared(&mut gate, current, &*store, &key, &needed, now).await,
+            // Boxed: its future holds the store's records across the store's calls and is twice
+            // the size of the rest, which every renewal without a store would otherwise carry.
+            Some((store, key)) => Box::pin(self.attempt_shared(&mut gate, current, &*store, &key, &needed, now)).await,
         }
     }
 
