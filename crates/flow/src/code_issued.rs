@@ -10,7 +10,7 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::flow::{Authorized, CodeIssued, Flow, Redirect, SelfClient};
 use crate::grant;
-use crate::requests::{self, Grant};
+use crate::requests::{self, Grant, Target};
 
 /// A failed code exchange: the error, and the pending flow back when nothing was sent.
 ///
@@ -178,7 +178,9 @@ async fn exchange_code(
         outcome = tracing::field::Empty,
     );
     let grant = Grant::Code { code: &code, verifier };
-    let answer = tracing::Instrument::instrument(requests::token(&client, &endpoints, grant), span.clone()).await;
+    let target = Target::new(endpoints.token_url())?;
+    let answer =
+        tracing::Instrument::instrument(requests::token(&client, &endpoints, &target, grant), span.clone()).await;
     let response = match answer {
         Ok(response) => response,
         Err(error) => {

@@ -82,8 +82,9 @@ impl Timer {
         match self {
             Timer::Watchdog(registration) => registration.wake_at_deadline(cx.waker()),
             Timer::Runtime { deadline, sleep } => {
-                let sleep = sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(*deadline))));
+                let sleep = sleep.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(*deadline)))
+                });
                 sleep.as_mut().poll(cx).is_pending()
             }
         }

@@ -161,11 +161,25 @@ impl HttpPolicy {
         request: HttpRequest,
         kind: RequestKind,
     ) -> Result<HttpResponse, TransportError> {
+        self.execute_built(http, || request.clone(), kind).await
+    }
+
+    /// [`execute`](Self::execute), with each attempt's request built by `request`: the library's
+    /// own requests are built per attempt rather than built once and copied.
+    pub(crate) async fn execute_built(
+        &self,
+        http: &dyn HttpClient,
+        request: impl Fn() -> HttpRequest,
+        kind: RequestKind,
+    ) -> Result<HttpResponse, TransportError> {
         let limit = self.body_limit(kind);
-        self.with_retries(request, kind, |request| async move {
-            let response = self.send_once(http, request, kind).await?;
-            let (parts, body) = response.into_parts();
-            Ok(http::Response::from_parts(parts, body.collect(limit).await?))
+        self.with_retries(kind, || {
+            let request = request();
+            async move {
+                let response = self.send_once(http, request, kind).await?;
+                let (parts, body) = response.into_parts();
+                Ok(http::Response::from_parts(parts, body.collect(limit).await?))
+            }
         })
         .await
     }
@@ -181,7 +195,7 @@ impl HttpPolicy {
         request: HttpRequest,
         kind: RequestKind,
     ) -> Result<StreamingResponse, TransportError> {
-        let response = self.with_retries(request, kind, |request| self.send_once(http, request, kind)).await?;
+        let response = self.with_retries(kind, || self.send_once(http, request.clone(), kind)).await?;
         let limit = kind.is_token_endpoint().then_some(TOKEN_BODY_LIMIT);
         let idle = self.timeout;
         Ok(response.map(|inner| ResponseBody::from_stream(Guarded { inner, idle, limit, read: 0 })))
@@ -213,27 +227,22 @@ impl HttpPolicy {
         Ok(response)
     }
 
-    /// Runs `attempt` on copies of `request`, each within the timeout, until it succeeds, fails
-    /// in a way that must not be retried, or the retry budget is spent; the last outcome is returned.
-    async fn with_retries<B, F, Fut>(
-        &self,
-        request: HttpRequest,
-        kind: RequestKind,
-        attempt: F,
-    ) -> Result<http::Response<B>, TransportError>
+    /// Runs `attempt`, each time within the timeout, until it succeeds, fails in a way that must
+    /// not be retried for a request of `kind`, or the retry budget is spent; the last outcome is
+    /// returned.
+    async fn with_retries<B, F, Fut>(&self, kind: RequestKind, attempt: F) -> Result<http::Response<B>, TransportError>
     where
-        F: Fn(HttpRequest) -> Fut,
+        F: Fn() -> Fut,
         Fut: Future<Output = Result<http::Response<B>, TransportError>>,
     {
         let started = Instant::now();
         let mut attempt_started = started;
         let mut attempts = 1;
         loop {
-            let outcome =
-                match crate::deadline::within_from(attempt_started, self.timeout, attempt(request.clone())).await {
-                    Some(outcome) => outcome,
-                    None => Err(timed_out(self.timeout)),
-                };
+            let outcome = match crate::deadline::within_from(attempt_started, self.timeout, attempt()).await {
+                Some(outcome) => outcome,
+                None => Err(timed_out(self.timeout)),
+            };
             if attempts >= self.retry.max_attempts || !self.retry.allows(kind, &outcome) {
                 return outcome;
             }

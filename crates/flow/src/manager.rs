@@ -22,7 +22,7 @@ use zoho_oauth_store::{FailureKind, FailureRecord, Record, RefreshState, StoreKe
 
 use crate::client::Client;
 use crate::error::{Error, RefreshError, Result};
-use crate::requests::{self, Grant, Revocable};
+use crate::requests::{self, Grant, Revocable, Target};
 
 /// The tokens held at one moment, with what the cached read needs precomputed.
 #[derive(Debug)]
@@ -121,6 +121,9 @@ pub(crate) struct TokenManager {
     endpoints: Endpoints,
     /// The endpoints' accounts server, worked out once: every renewed token set names it.
     accounts_server: String,
+    /// The token endpoint, parsed once for every renewal (`None` if it is no `http::Uri`, which
+    /// each renewal then reports).
+    token_target: Option<Target>,
     store: Option<(Arc<dyn TokenStore>, StoreKey)>,
     current: ArcSwap<Snapshot>,
     gate: tokio::sync::Mutex<Gate>,
@@ -156,6 +159,7 @@ impl TokenManager {
         Self {
             client,
             accounts_server: endpoints.accounts_server(),
+            token_target: Target::new(endpoints.token_url()).ok(),
             endpoints,
             store,
             current: ArcSwap::from_pointee(snapshot),
@@ -527,9 +531,14 @@ impl TokenManager {
             return Ok(tokens.with_renewal(current.renewal().clone()));
         }
         let refresh_token = current.refresh_token().ok_or(Error::NoRefreshToken)?;
+        let target = match &self.token_target {
+            Some(target) => target,
+            None => &Target::new(self.endpoints.token_url())?,
+        };
         let response = requests::token(
             &self.client,
             &self.endpoints,
+            target,
             Grant::Refresh { token: refresh_token, held: Some(current.access_token()) },
         )
         .await?;

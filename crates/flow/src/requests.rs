@@ -2,6 +2,8 @@
 //! client credentials (section 4.4), the device flow (RFC 8628, and Zoho's), and revocation
 //! (RFC 7009), built as form posts and read through `zoho_oauth_core::dialect`.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use url::Url;
@@ -9,7 +11,8 @@ use url::form_urlencoded;
 use zoho_oauth_core::redact::Known;
 use zoho_oauth_core::{
     AccessToken, AuthorizationCode, ClientAuth, ClientSecret, DeviceAuthorization, DeviceCode, DevicePoll, Dialect,
-    Endpoints, HttpRequest, PkceVerifier, RefreshToken, RequestKind, RequestUrl, Scopes, TokenResponse, dialect,
+    Endpoints, HttpRequest, HttpResponse, PkceVerifier, RefreshToken, RequestKind, RequestUrl, Scopes, TokenResponse,
+    TransportError, dialect,
 };
 
 use crate::client::Client;
@@ -30,8 +33,14 @@ pub(crate) enum Revocable<'a> {
     Access(&'a str),
 }
 
-/// Sends a token request to `endpoints` and reads the answer in one parse.
-pub(crate) async fn token(client: &Client, endpoints: &Endpoints, grant: Grant<'_>) -> Result<TokenResponse> {
+/// Sends a token request to `target`, the token endpoint of `endpoints`, and reads the answer in
+/// one parse.
+pub(crate) async fn token(
+    client: &Client,
+    endpoints: &Endpoints,
+    target: &Target,
+    grant: Grant<'_>,
+) -> Result<TokenResponse> {
     let secret = client.config.secret()?;
     let mut known = Known::new().with(secret.map_or("", ClientSecret::expose_secret));
     known = match &grant {
@@ -42,14 +51,19 @@ pub(crate) async fn token(client: &Client, endpoints: &Endpoints, grant: Grant<'
             known.with(token.expose_secret()).with(held.map_or("", AccessToken::expose_secret))
         }
     };
-    let (request, kind) = token_request(client, endpoints, grant)?;
-    let response = client.config.http.execute(&*client.http, request, kind).await?;
+    let (post, kind) = token_request(client, endpoints, target, grant)?;
+    let response = send(client, &post, kind).await?;
     Ok(dialect::read_token_answer_masking(endpoints.dialect(), &response, &known)?)
 }
 
 /// Builds a token request. Synchronous, so that the form serializer (which is not `Sync`) never
 /// lives across an await point.
-fn token_request(client: &Client, endpoints: &Endpoints, grant: Grant<'_>) -> Result<(HttpRequest, RequestKind)> {
+fn token_request<'t>(
+    client: &Client,
+    endpoints: &Endpoints,
+    target: &'t Target,
+    grant: Grant<'_>,
+) -> Result<(FormPost<'t>, RequestKind)> {
     let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
     let kind = match grant {
         Grant::Code { code, verifier } => {
@@ -69,7 +83,7 @@ fn token_request(client: &Client, endpoints: &Endpoints, grant: Grant<'_>) -> Re
             RequestKind::Refresh
         }
     };
-    Ok((post(client, endpoints, endpoints.token_url(), form)?, kind))
+    Ok((post(client, endpoints, Cow::Borrowed(target), form)?, kind))
 }
 
 /// Asks for a token with the client's own credentials (RFC 6749 section 4.4; Zoho's self client
@@ -82,9 +96,9 @@ pub(crate) async fn client_credentials(
 ) -> Result<TokenResponse> {
     let secret = client.config.secret()?;
     let known = Known::new().with(secret.map_or("", ClientSecret::expose_secret));
-    let request = client_credentials_request(client, endpoints, scopes, soid)?;
+    let post = client_credentials_request(client, endpoints, scopes, soid)?;
     // Retried like a refresh: asking again can only mint another token, never spend a grant.
-    let response = client.config.http.execute(&*client.http, request, RequestKind::Refresh).await?;
+    let response = send(client, &post, RequestKind::Refresh).await?;
     Ok(dialect::read_token_answer_masking(endpoints.dialect(), &response, &known)?)
 }
 
@@ -93,7 +107,7 @@ fn client_credentials_request(
     endpoints: &Endpoints,
     scopes: &Scopes,
     soid: Option<&str>,
-) -> Result<HttpRequest> {
+) -> Result<FormPost<'static>> {
     let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
     form.append_pair("grant_type", "client_credentials");
     if !scopes.is_empty() {
@@ -102,20 +116,21 @@ fn client_credentials_request(
     if let Some(soid) = soid {
         form.append_pair("soid", soid);
     }
-    post(client, endpoints, endpoints.token_url(), form)
+    post(client, endpoints, Cow::Owned(Target::new(endpoints.token_url())?), form)
 }
 
 /// Starts a device authorization (RFC 8628 section 3.1, or Zoho's `grant_type=device_request`).
 pub(crate) async fn device_authorization(client: &Client, endpoints: &Endpoints) -> Result<DeviceAuthorization> {
-    let request = device_authorization_request(client, endpoints)?;
+    let post = device_authorization_request(client, endpoints)?;
     // Not retried once sent: a retry would start a second authorization with another user code.
-    let response = client.config.http.execute(&*client.http, request, RequestKind::CodeExchange).await?;
+    let response = send(client, &post, RequestKind::CodeExchange).await?;
     Ok(dialect::read_device_authorization(endpoints.dialect(), &response)?)
 }
 
-fn device_authorization_request(client: &Client, endpoints: &Endpoints) -> Result<HttpRequest> {
+fn device_authorization_request(client: &Client, endpoints: &Endpoints) -> Result<FormPost<'static>> {
     let config = &client.config;
     let url = endpoints.device_authorization_url().ok_or(Error::NoDeviceAuthorizationEndpoint)?;
+    let target = Cow::Owned(Target::new(&url)?);
     let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
     if !config.scopes.is_empty() {
         form.append_pair("scope", &config.scopes.join(dialect::scope_separator(endpoints.dialect())));
@@ -135,12 +150,10 @@ fn device_authorization_request(client: &Client, endpoints: &Endpoints) -> Resul
             if config.prompt.is_some() {
                 form.append_pair("prompt", "consent");
             }
-            form_post(&url)
-                .body(form.finish().into_bytes())
-                .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "endpoint url" }))
+            Ok(FormPost { target, authorization: None, body: form.finish().into_bytes() })
         }
         // RFC 8628 section 3.1: a confidential client authenticates as at the token endpoint.
-        Dialect::Standard => post(client, endpoints, &url, form),
+        Dialect::Standard => post(client, endpoints, target, form),
     }
 }
 
@@ -152,14 +165,14 @@ pub(crate) async fn device_poll(
 ) -> Result<DevicePoll> {
     let secret = client.config.secret()?;
     let known = Known::new().with(secret.map_or("", ClientSecret::expose_secret)).with(device_code.expose_secret());
-    let request = device_poll_request(client, endpoints, device_code)?;
+    let post = device_poll_request(client, endpoints, device_code)?;
     // Never retried once sent: an approved device code is single use, like an authorization code,
     // and a quick second poll would only be told to slow down.
-    let response = client.config.http.execute(&*client.http, request, RequestKind::CodeExchange).await?;
+    let response = send(client, &post, RequestKind::CodeExchange).await?;
     Ok(dialect::read_device_poll_masking(endpoints.dialect(), &response, &known)?)
 }
 
-fn device_poll_request(client: &Client, endpoints: &Endpoints, device_code: &DeviceCode) -> Result<HttpRequest> {
+fn device_poll_request(client: &Client, endpoints: &Endpoints, device_code: &DeviceCode) -> Result<FormPost<'static>> {
     let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
     match endpoints.dialect() {
         Dialect::Zoho => {
@@ -171,7 +184,7 @@ fn device_poll_request(client: &Client, endpoints: &Endpoints, device_code: &Dev
             form.append_pair("device_code", device_code.expose_secret());
         }
     }
-    post(client, endpoints, &endpoints.device_token_url(), form)
+    post(client, endpoints, Cow::Owned(Target::new(&endpoints.device_token_url())?), form)
 }
 
 /// Sends a revocation request to `endpoints`.
@@ -181,12 +194,12 @@ pub(crate) async fn revoke(client: &Client, endpoints: &Endpoints, token: Revoca
         Revocable::Refresh(value) | Revocable::Access(value) => value,
     };
     let known = Known::new().with(secret.map_or("", ClientSecret::expose_secret)).with(revoked);
-    let request = revoke_request(client, endpoints, token)?;
-    let response = client.config.http.execute(&*client.http, request, RequestKind::Revoke).await?;
+    let post = revoke_request(client, endpoints, token)?;
+    let response = send(client, &post, RequestKind::Revoke).await?;
     Ok(dialect::read_revocation_answer_masking(endpoints.dialect(), &response, &known)?)
 }
 
-fn revoke_request(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) -> Result<HttpRequest> {
+fn revoke_request(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) -> Result<FormPost<'static>> {
     let url = endpoints.revocation_url().ok_or(Error::NoRevocationEndpoint)?;
     let (value, hint) = match token {
         Revocable::Refresh(value) => (value, "refresh_token"),
@@ -196,30 +209,72 @@ fn revoke_request(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) 
     form.append_pair("token", value);
     form.append_pair("token_type_hint", hint);
     let url = dialect::revocation_url(endpoints.dialect(), url, value);
-    post(client, endpoints, &url, form)
+    post(client, endpoints, Cow::Owned(Target::new(&url)?), form)
 }
 
-/// The head every form post of the library shares, without the client's authentication.
-///
-/// The parsed URL rides along in the extensions, so that an HTTP client built on `Url` does not
-/// parse it again.
-fn form_post(url: &Url) -> http::request::Builder {
-    http::Request::post(url.as_str())
-        .extension(RequestUrl::new(url.clone()))
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"))
-        .header(ACCEPT, HeaderValue::from_static("application/json"))
+/// Where a form post goes: its URL, and the same URL as the `http::Uri` a request carries, parsed
+/// once, so that each attempt and each renewal reuses both (cloning the `Uri` only counts a
+/// reference).
+#[derive(Clone)]
+pub(crate) struct Target {
+    url: Url,
+    uri: http::Uri,
+}
+
+impl Target {
+    pub(crate) fn new(url: &Url) -> Result<Self> {
+        // The URL was checked when the endpoints were built; one that is still no `http::Uri` is a
+        // configuration problem, reported without the URL (a Zoho revocation URL carries the token).
+        let uri = http::Uri::try_from(url.as_str())
+            .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "endpoint url" }))?;
+        Ok(Self { url: url.clone(), uri })
+    }
+}
+
+/// A form post of the library, ready to be sent as often as the policy tries it.
+pub(crate) struct FormPost<'t> {
+    target: Cow<'t, Target>,
+    /// The client's HTTP Basic credentials, when it authenticates with them.
+    authorization: Option<HeaderValue>,
+    body: Vec<u8>,
+}
+
+impl FormPost<'_> {
+    /// One attempt's request, built afresh rather than cloned from a first one that would only be
+    /// dropped: most requests are sent once.
+    ///
+    /// The parsed URL rides along in the extensions, so that an HTTP client built on `Url` does
+    /// not parse it again.
+    fn request(&self) -> HttpRequest {
+        let mut request = http::Request::new(self.body.clone());
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.target.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(authorization) = &self.authorization {
+            headers.insert(AUTHORIZATION, authorization.clone());
+        }
+        request.extensions_mut().insert(RequestUrl::new(self.target.url.clone()));
+        request
+    }
+}
+
+/// Sends `post` under the client's HTTP policy and reads the whole answer.
+async fn send(client: &Client, post: &FormPost<'_>, kind: RequestKind) -> Result<HttpResponse, TransportError> {
+    client.config.http.execute_built(&*client.http, || post.request(), kind).await
 }
 
 /// A form post with the client's authentication (RFC 6749 section 2.3.1): the client id and
 /// secret in the body, or in an HTTP Basic header, each part form-encoded first as the RFC says.
-fn post(
+fn post<'t>(
     client: &Client,
     endpoints: &Endpoints,
-    url: &Url,
+    target: Cow<'t, Target>,
     mut form: form_urlencoded::Serializer<'_, String>,
-) -> Result<HttpRequest> {
+) -> Result<FormPost<'t>> {
     let config = &client.config;
-    let mut builder = form_post(url);
+    let mut authorization = None;
     match (endpoints.client_auth(), config.secret()?) {
         (ClientAuth::BasicHeader, Some(secret)) => {
             let encode = |part: &str| form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
@@ -230,7 +285,7 @@ fn post(
             ))
             .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "client credentials" }))?;
             value.set_sensitive(true);
-            builder = builder.header(AUTHORIZATION, value);
+            authorization = Some(value);
         }
         (_, secret) => {
             form.append_pair("client_id", &config.client_id);
@@ -239,9 +294,5 @@ fn post(
             }
         }
     }
-    // The URL was checked when the endpoints were built; a request that still does not build is a
-    // configuration problem, reported without the URL (a Zoho revocation URL carries the token).
-    builder
-        .body(form.finish().into_bytes())
-        .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "endpoint url" }))
+    Ok(FormPost { target, authorization, body: form.finish().into_bytes() })
 }
