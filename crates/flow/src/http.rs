@@ -174,9 +174,10 @@ impl HttpPolicy {
     ) -> Result<HttpResponse, TransportError> {
         let limit = self.body_limit(kind);
         self.with_retries(kind, || {
-            let request = request();
+            // The request goes straight into the client's future, so no state of ours holds it.
+            let sent = http.execute(request(), kind);
             async move {
-                let response = self.send_once(http, request, kind).await?;
+                let response = Self::checked(sent.await?, kind)?;
                 let (parts, body) = response.into_parts();
                 Ok(http::Response::from_parts(parts, body.collect(limit).await?))
             }
@@ -195,21 +196,20 @@ impl HttpPolicy {
         request: HttpRequest,
         kind: RequestKind,
     ) -> Result<StreamingResponse, TransportError> {
-        let response = self.with_retries(kind, || self.send_once(http, request.clone(), kind)).await?;
+        let response = self
+            .with_retries(kind, || {
+                let sent = http.execute(request.clone(), kind);
+                async move { Self::checked(sent.await?, kind) }
+            })
+            .await?;
         let limit = kind.is_token_endpoint().then_some(TOKEN_BODY_LIMIT);
         let idle = self.timeout;
         Ok(response.map(|inner| ResponseBody::from_stream(Guarded { inner, idle, limit, read: 0 })))
     }
 
-    /// One attempt, up to the answer's head, within the timeout; a redirect on a token or
-    /// revocation request is an error.
-    async fn send_once(
-        &self,
-        http: &dyn HttpClient,
-        request: HttpRequest,
-        kind: RequestKind,
-    ) -> Result<StreamingResponse, TransportError> {
-        let response = http.execute(request, kind).await?;
+    /// An answer's head as the policy accepts it: a redirect on a token or revocation request is
+    /// an error.
+    fn checked(response: StreamingResponse, kind: RequestKind) -> Result<StreamingResponse, TransportError> {
         if kind.is_token_endpoint() {
             if response.extensions().get::<Redirected>().is_some() {
                 return Err(TransportError::new(

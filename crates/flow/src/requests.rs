@@ -2,7 +2,7 @@
 //! client credentials (section 4.4), the device flow (RFC 8628, and Zoho's), and revocation
 //! (RFC 7009), built as form posts and read through `zoho_oauth_core::dialect`.
 
-use std::borrow::Cow;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -58,12 +58,12 @@ pub(crate) async fn token(
 
 /// Builds a token request. Synchronous, so that the form serializer (which is not `Sync`) never
 /// lives across an await point.
-fn token_request<'t>(
+fn token_request(
     client: &Client,
     endpoints: &Endpoints,
-    target: &'t Target,
+    target: &Target,
     grant: Grant<'_>,
-) -> Result<(FormPost<'t>, RequestKind)> {
+) -> Result<(FormPost, RequestKind)> {
     let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
     let kind = match grant {
         Grant::Code { code, verifier } => {
@@ -83,7 +83,7 @@ fn token_request<'t>(
             RequestKind::Refresh
         }
     };
-    Ok((post(client, endpoints, Cow::Borrowed(target), form)?, kind))
+    Ok((post(client, endpoints, target.clone(), form)?, kind))
 }
 
 /// Asks for a token with the client's own credentials (RFC 6749 section 4.4; Zoho's self client
@@ -107,7 +107,7 @@ fn client_credentials_request(
     endpoints: &Endpoints,
     scopes: &Scopes,
     soid: Option<&str>,
-) -> Result<FormPost<'static>> {
+) -> Result<FormPost> {
     let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
     form.append_pair("grant_type", "client_credentials");
     if !scopes.is_empty() {
@@ -116,7 +116,7 @@ fn client_credentials_request(
     if let Some(soid) = soid {
         form.append_pair("soid", soid);
     }
-    post(client, endpoints, Cow::Owned(Target::new(endpoints.token_url())?), form)
+    post(client, endpoints, Target::new(endpoints.token_url())?, form)
 }
 
 /// Starts a device authorization (RFC 8628 section 3.1, or Zoho's `grant_type=device_request`).
@@ -127,10 +127,10 @@ pub(crate) async fn device_authorization(client: &Client, endpoints: &Endpoints)
     Ok(dialect::read_device_authorization(endpoints.dialect(), &response)?)
 }
 
-fn device_authorization_request(client: &Client, endpoints: &Endpoints) -> Result<FormPost<'static>> {
+fn device_authorization_request(client: &Client, endpoints: &Endpoints) -> Result<FormPost> {
     let config = &client.config;
     let url = endpoints.device_authorization_url().ok_or(Error::NoDeviceAuthorizationEndpoint)?;
-    let target = Cow::Owned(Target::new(&url)?);
+    let target = Target::new(&url)?;
     let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
     if !config.scopes.is_empty() {
         form.append_pair("scope", &config.scopes.join(dialect::scope_separator(endpoints.dialect())));
@@ -172,7 +172,7 @@ pub(crate) async fn device_poll(
     Ok(dialect::read_device_poll_masking(endpoints.dialect(), &response, &known)?)
 }
 
-fn device_poll_request(client: &Client, endpoints: &Endpoints, device_code: &DeviceCode) -> Result<FormPost<'static>> {
+fn device_poll_request(client: &Client, endpoints: &Endpoints, device_code: &DeviceCode) -> Result<FormPost> {
     let mut form = form_urlencoded::Serializer::new(String::with_capacity(256));
     match endpoints.dialect() {
         Dialect::Zoho => {
@@ -184,7 +184,7 @@ fn device_poll_request(client: &Client, endpoints: &Endpoints, device_code: &Dev
             form.append_pair("device_code", device_code.expose_secret());
         }
     }
-    post(client, endpoints, Cow::Owned(Target::new(&endpoints.device_token_url())?), form)
+    post(client, endpoints, Target::new(&endpoints.device_token_url())?, form)
 }
 
 /// Sends a revocation request to `endpoints`.
@@ -199,7 +199,7 @@ pub(crate) async fn revoke(client: &Client, endpoints: &Endpoints, token: Revoca
     Ok(dialect::read_revocation_answer_masking(endpoints.dialect(), &response, &known)?)
 }
 
-fn revoke_request(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) -> Result<FormPost<'static>> {
+fn revoke_request(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) -> Result<FormPost> {
     let url = endpoints.revocation_url().ok_or(Error::NoRevocationEndpoint)?;
     let (value, hint) = match token {
         Revocable::Refresh(value) => (value, "refresh_token"),
@@ -209,17 +209,14 @@ fn revoke_request(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) 
     form.append_pair("token", value);
     form.append_pair("token_type_hint", hint);
     let url = dialect::revocation_url(endpoints.dialect(), url, value);
-    post(client, endpoints, Cow::Owned(Target::new(&url)?), form)
+    post(client, endpoints, Target::new(&url)?, form)
 }
 
 /// Where a form post goes: its URL, and the same URL as the `http::Uri` a request carries, parsed
-/// once, so that each attempt and each renewal reuses both (cloning the `Uri` only counts a
-/// reference).
+/// once and shared, so that each attempt and each renewal reuses both (cloning the `Uri` only
+/// counts a reference).
 #[derive(Clone)]
-pub(crate) struct Target {
-    url: Url,
-    uri: http::Uri,
-}
+pub(crate) struct Target(Arc<(Url, http::Uri)>);
 
 impl Target {
     pub(crate) fn new(url: &Url) -> Result<Self> {
@@ -227,19 +224,19 @@ impl Target {
         // configuration problem, reported without the URL (a Zoho revocation URL carries the token).
         let uri = http::Uri::try_from(url.as_str())
             .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "endpoint url" }))?;
-        Ok(Self { url: url.clone(), uri })
+        Ok(Self(Arc::new((url.clone(), uri))))
     }
 }
 
 /// A form post of the library, ready to be sent as often as the policy tries it.
-pub(crate) struct FormPost<'t> {
-    target: Cow<'t, Target>,
+pub(crate) struct FormPost {
+    target: Target,
     /// The client's HTTP Basic credentials, when it authenticates with them.
     authorization: Option<HeaderValue>,
     body: Vec<u8>,
 }
 
-impl FormPost<'_> {
+impl FormPost {
     /// One attempt's request, built afresh rather than cloned from a first one that would only be
     /// dropped: most requests are sent once.
     ///
@@ -248,31 +245,31 @@ impl FormPost<'_> {
     fn request(&self) -> HttpRequest {
         let mut request = http::Request::new(self.body.clone());
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.target.uri.clone();
+        *request.uri_mut() = self.target.0.1.clone();
         let headers = request.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         if let Some(authorization) = &self.authorization {
             headers.insert(AUTHORIZATION, authorization.clone());
         }
-        request.extensions_mut().insert(RequestUrl::new(self.target.url.clone()));
+        request.extensions_mut().insert(RequestUrl::new(self.target.0.0.clone()));
         request
     }
 }
 
 /// Sends `post` under the client's HTTP policy and reads the whole answer.
-async fn send(client: &Client, post: &FormPost<'_>, kind: RequestKind) -> Result<HttpResponse, TransportError> {
+async fn send(client: &Client, post: &FormPost, kind: RequestKind) -> Result<HttpResponse, TransportError> {
     client.config.http.execute_built(&*client.http, || post.request(), kind).await
 }
 
 /// A form post with the client's authentication (RFC 6749 section 2.3.1): the client id and
 /// secret in the body, or in an HTTP Basic header, each part form-encoded first as the RFC says.
-fn post<'t>(
+fn post(
     client: &Client,
     endpoints: &Endpoints,
-    target: Cow<'t, Target>,
+    target: Target,
     mut form: form_urlencoded::Serializer<'_, String>,
-) -> Result<FormPost<'t>> {
+) -> Result<FormPost> {
     let config = &client.config;
     let mut authorization = None;
     match (endpoints.client_auth(), config.secret()?) {
