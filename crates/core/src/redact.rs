@@ -27,9 +27,14 @@ pub fn excerpt_masking(body: &[u8], known: &Known<'_>) -> String {
 
 /// The secrets the library knows at one moment (the client secret, the code or refresh token it
 /// sent, the tokens it holds), to be removed by value from anything a server says back.
+///
+/// A request knows up to four secrets, held inline: building one allocates nothing, since it is
+/// built for every request and read only when the answer is an error.
 #[derive(Default, Clone)]
 pub struct Known<'a> {
-    secrets: Vec<&'a str>,
+    inline: [&'a str; 4],
+    held: usize,
+    more: Vec<&'a str>,
 }
 
 impl<'a> Known<'a> {
@@ -41,16 +46,27 @@ impl<'a> Known<'a> {
     /// Adds a secret; empty values are ignored.
     #[must_use]
     pub fn with(mut self, secret: &'a str) -> Self {
-        if !secret.is_empty() {
-            self.secrets.push(secret);
+        if secret.is_empty() {
+            return self;
+        }
+        match self.inline.get_mut(self.held) {
+            Some(slot) => {
+                *slot = secret;
+                self.held += 1;
+            }
+            None => self.more.push(secret),
         }
         self
+    }
+
+    fn secrets(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.inline[..self.held].iter().chain(&self.more).copied()
     }
 
     /// `text` with every spelling of every known secret replaced by `[masked]`.
     pub fn mask(&self, text: &str) -> String {
         let mut spellings: Vec<String> = Vec::new();
-        for secret in &self.secrets {
+        for secret in self.secrets() {
             let json = serde_json::to_string(secret).unwrap_or_default();
             let json = json.trim_matches('"').to_owned();
             let json_slashes = json.replace('/', "\\/");
@@ -77,7 +93,7 @@ impl<'a> Known<'a> {
 /// Prints how many secrets are known, never them.
 impl std::fmt::Debug for Known<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Known").field("secrets", &self.secrets.len()).finish()
+        f.debug_struct("Known").field("secrets", &self.secrets().count()).finish()
     }
 }
 

@@ -163,6 +163,14 @@ impl Scopes {
         split(value).filter_map(|s| Scope::new(s).ok()).collect()
     }
 
+    /// Whether `value`, split as [`parse_lenient`](Self::parse_lenient) splits it, names exactly
+    /// these scopes in this order: a renewal's answer usually repeats the scopes held, which are
+    /// then kept rather than parsed again.
+    pub(crate) fn spelled_by(&self, value: &str) -> bool {
+        let mut held = self.0.iter();
+        split(value).all(|part| held.next().is_some_and(|scope| scope.as_str() == part)) && held.next().is_none()
+    }
+
     /// Adds a scope unless it is already present.
     pub fn insert(&mut self, scope: Scope) {
         if !self.0.contains(&scope) {
@@ -323,6 +331,17 @@ mod tests {
         assert_eq!(scopes.join(" "), "openid");
     }
 
+    #[test]
+    fn held_scopes_are_spelled_in_order_and_in_full() {
+        let held = Scopes::parse("ZohoCRM.modules.ALL ZohoCRM.users.READ").unwrap();
+        assert!(held.spelled_by("ZohoCRM.modules.ALL,ZohoCRM.users.READ"));
+        assert!(!held.spelled_by("ZohoCRM.users.READ ZohoCRM.modules.ALL"));
+        assert!(!held.spelled_by("ZohoCRM.modules.ALL"));
+        assert!(!held.spelled_by("ZohoCRM.modules.ALL ZohoCRM.users.READ ZohoCRM.org.READ"));
+        assert!(!held.spelled_by(""));
+        assert!(Scopes::empty().spelled_by(" , "));
+    }
+
     proptest! {
         #[test]
         fn zoho_scopes_round_trip(
@@ -349,6 +368,21 @@ mod tests {
             if let Ok(strict) = Scopes::parse(&s) {
                 prop_assert_eq!(strict, lenient);
             }
+        }
+
+        #[test]
+        fn held_scopes_are_kept_only_when_the_answer_spells_them(
+            held in proptest::collection::vec("[a-zA-Z.]{1,6}", 0..4),
+            answer in "[a-zA-Z., ]{0,20}",
+        ) {
+            let held: Scopes = held.iter().map(|s| Scope::new(s.as_str()).unwrap()).collect();
+            // Keeping the held scopes must give what parsing the answer would give.
+            if held.spelled_by(&answer) {
+                prop_assert_eq!(Scopes::parse_lenient(&answer), held.clone());
+            }
+            prop_assert!(held.spelled_by(&held.join(" ")));
+            let padded = format!(" ,{}, ", held.join(","));
+            prop_assert!(held.spelled_by(&padded));
         }
     }
 }

@@ -229,6 +229,7 @@ impl TokenSet {
                 .or_else(|| held.cloned()),
         };
         let scopes = match &response.scope {
+            Some(granted) if requested.spelled_by(granted) => requested.clone(),
             // Granted scopes are informative: the lenient parse keeps what it can read.
             Some(granted) => Scopes::parse_lenient(granted),
             None => requested.clone(),

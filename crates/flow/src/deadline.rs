@@ -5,13 +5,12 @@
 //! a time that is every request: the wake-up cost about 5% of a refresh on loopback. The watchdog
 //! sleeps until the earliest deadline it knew when it last looked, and is told of a new deadline
 //! only when that is earlier. A steady stream of requests, each with the same limit, therefore
-//! costs a lock and a map insertion per request and one wake-up of the watchdog per limit's length.
+//! costs a lock and a slot in a table per request and one wake-up of the watchdog per limit's length.
 //!
 //! The watchdog reads the monotonic clock (`std::time::Instant`), not the runtime's, so tokio's
 //! paused time in a test does not stop a network time limit: the network does not pause either.
 //! If the thread cannot be started, limits fall back to tokio's timer.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -72,7 +71,7 @@ enum Timer {
 impl Timer {
     fn new(deadline: Instant) -> Self {
         match Watchdog::get() {
-            Some(watchdog) => Timer::Watchdog(Registration { watchdog, deadline, id: None }),
+            Some(watchdog) => Timer::Watchdog(Registration { watchdog, deadline, place: None }),
             None => Timer::Runtime { deadline, sleep: None },
         }
     }
@@ -99,11 +98,34 @@ struct Watchdog {
 
 #[derive(Default)]
 struct State {
-    /// Keyed by deadline, then by a number that makes equal deadlines distinct.
-    waiting: BTreeMap<(Instant, u64), Waker>,
+    /// The deadlines waiting, in slots that are reused once freed: once the table has grown to the
+    /// most limits ever waiting at once, registering and removing one allocates nothing.
+    slots: Vec<Option<Waiting>>,
+    /// The free slots.
+    free: Vec<usize>,
     next_id: u64,
     /// When the thread will look again by itself; `None` while it waits to be told.
     wakes_at: Option<Instant>,
+}
+
+struct Waiting {
+    deadline: Instant,
+    /// Which registration this is, so that a slot freed by the watchdog and taken by another
+    /// registration is not mistaken for the first one's.
+    id: u64,
+    waker: Waker,
+}
+
+impl State {
+    fn waiting_mut(&mut self, slot: usize, id: u64) -> Option<&mut Waiting> {
+        self.slots.get_mut(slot)?.as_mut().filter(|waiting| waiting.id == id)
+    }
+
+    fn remove(&mut self, slot: usize) -> Option<Waiting> {
+        let waiting = self.slots.get_mut(slot)?.take()?;
+        self.free.push(slot);
+        Some(waiting)
+    }
 }
 
 impl Watchdog {
@@ -124,18 +146,25 @@ impl Watchdog {
     }
 
     /// Wakes the tasks whose deadline has passed, then sleeps until the earliest one left.
+    ///
+    /// Each look scans every slot: the thread looks only when the earliest deadline it knew of
+    /// comes (usually once per limit's length, since most requests end well before theirs) or
+    /// when told of an earlier one.
     fn run(&self) {
         let mut state = self.lock();
         loop {
             let now = Instant::now();
             let mut due = Vec::new();
-            while let Some(entry) = state.waiting.first_entry() {
-                if entry.key().0 > now {
-                    break;
+            let mut earliest: Option<Instant> = None;
+            for slot in 0..state.slots.len() {
+                let Some(deadline) = state.slots[slot].as_ref().map(|waiting| waiting.deadline) else { continue };
+                if deadline <= now {
+                    due.extend(state.remove(slot).map(|waiting| waiting.waker));
+                } else if earliest.is_none_or(|at| deadline < at) {
+                    earliest = Some(deadline);
                 }
-                due.push(entry.remove());
             }
-            state.wakes_at = state.waiting.first_key_value().map(|(&(deadline, _), _)| deadline);
+            state.wakes_at = earliest;
             if !due.is_empty() {
                 // Woken outside the lock: a waker may run the task on this thread.
                 drop(state);
@@ -160,7 +189,8 @@ impl Watchdog {
 struct Registration {
     watchdog: &'static Watchdog,
     deadline: Instant,
-    id: Option<u64>,
+    /// The slot and the registration's id, once registered.
+    place: Option<(usize, u64)>,
 }
 
 impl Registration {
@@ -170,10 +200,10 @@ impl Registration {
     /// so a missing entry means the time is up, without reading the clock here.
     fn wake_at_deadline(&mut self, waker: &Waker) -> bool {
         let mut state = self.watchdog.lock();
-        if let Some(id) = self.id {
-            return match state.waiting.get_mut(&(self.deadline, id)) {
-                Some(held) => {
-                    held.clone_from(waker);
+        if let Some((slot, id)) = self.place {
+            return match state.waiting_mut(slot, id) {
+                Some(waiting) => {
+                    waiting.waker.clone_from(waker);
                     true
                 }
                 None => false,
@@ -181,8 +211,18 @@ impl Registration {
         }
         state.next_id += 1;
         let id = state.next_id;
-        self.id = Some(id);
-        state.waiting.insert((self.deadline, id), waker.clone());
+        let waiting = Some(Waiting { deadline: self.deadline, id, waker: waker.clone() });
+        let slot = match state.free.pop() {
+            Some(slot) => {
+                state.slots[slot] = waiting;
+                slot
+            }
+            None => {
+                state.slots.push(waiting);
+                state.slots.len() - 1
+            }
+        };
+        self.place = Some((slot, id));
         // The thread is told only when it would otherwise sleep past this deadline. It keeps
         // `wakes_at` at or before every deadline waiting, so an entry already in needs no telling.
         if state.wakes_at.is_none_or(|at| self.deadline < at) {
@@ -195,8 +235,11 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if let Some(id) = self.id {
-            self.watchdog.lock().waiting.remove(&(self.deadline, id));
+        if let Some((slot, id)) = self.place {
+            let mut state = self.watchdog.lock();
+            if state.waiting_mut(slot, id).is_some() {
+                state.remove(slot);
+            }
         }
     }
 }
@@ -254,6 +297,6 @@ mod tests {
         // Polled once, so that it registers, then dropped.
         assert!(tokio::time::timeout(Duration::from_millis(10), limited).await.is_err());
         let far = Instant::now() + Duration::from_secs(590);
-        assert!(watchdog.lock().waiting.keys().all(|&(deadline, _)| deadline < far));
+        assert!(watchdog.lock().slots.iter().flatten().all(|waiting| waiting.deadline < far));
     }
 }

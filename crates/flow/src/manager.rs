@@ -245,6 +245,11 @@ impl TokenManager {
     /// Traced as the span `renew` with the authorization's user, accounts server and the outcome;
     /// no field ever holds a secret.
     async fn renew(&self, needed: impl Fn(&Snapshot) -> bool) -> Result<Arc<Snapshot>> {
+        // With nobody listening at debug level, no span is built, entered at each poll, and
+        // filled in: the events inside still go wherever warnings go.
+        if !tracing::level_enabled!(tracing::Level::DEBUG) {
+            return self.renew_inner(needed, None).await;
+        }
         let span = tracing::debug_span!(
             "renew",
             user = self.store.as_ref().map(|(_, key)| key.user()),
@@ -254,7 +259,7 @@ impl TokenManager {
         );
         // The clock is read for the timings only when someone listens: on a virtual machine each
         // read can be a system call.
-        let started = tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now);
+        let started = (!span.is_disabled()).then(std::time::Instant::now);
         let result = tracing::Instrument::instrument(self.renew_inner(needed, started), span.clone()).await;
         let outcome = match &result {
             Ok(_) => "ok",
