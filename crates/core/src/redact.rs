@@ -67,8 +67,9 @@ impl<'a> Known<'a> {
     pub fn mask(&self, text: &str) -> String {
         let mut spellings: Vec<String> = Vec::new();
         for secret in self.secrets() {
-            let json = serde_json::to_string(secret).unwrap_or_default();
-            let json = json.trim_matches('"').to_owned();
+            // Inside the quotes only: a secret ending in a quote keeps its escaped quote.
+            let quoted = serde_json::to_string(secret).unwrap_or_default();
+            let json = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default().to_owned();
             let json_slashes = json.replace('/', "\\/");
             let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
             let percent = form.replace('+', "%20");
@@ -148,6 +149,14 @@ mod tests {
             assert!(e.contains("[masked]"), "{body} -> {e}");
         }
         assert_eq!(format!("{known:?}"), "Known { secrets: 3 }");
+    }
+
+    #[test]
+    fn a_secret_ending_in_a_quote_is_masked_whole_and_many_secrets_are_kept() {
+        let known = Known::new().with("one~q\"").with("2").with("3").with("4").with("five~s").with("");
+        assert_eq!(format!("{known:?}"), "Known { secrets: 5 }");
+        let masked = known.mask(r#"{"e":"one~q\"", "f":"five~s"}"#);
+        assert_eq!(masked, r#"{"e":"[masked]", "f":"[masked]"}"#);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Modelled on oauth2-rs's `new_secret_type!`, with wiping added.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use subtle::ConstantTimeEq;
@@ -15,14 +16,14 @@ macro_rules! secret_type {
         $(#[$doc])*
         ///
         /// `Debug` prints only the type name; there is deliberately no `Display`.
-        /// The value is overwritten with zeros when dropped.
+        /// A clone shares the value, which is overwritten with zeros when the last clone is dropped.
         #[derive(Clone)]
-        pub struct $name(Zeroizing<String>);
+        pub struct $name(Arc<Zeroizing<String>>);
 
         impl $name {
             /// Wraps a secret value.
             pub fn new(value: impl Into<String>) -> Self {
-                Self(Zeroizing::new(value.into()))
+                Self(Arc::new(Zeroizing::new(value.into())))
             }
 
             /// Returns the secret value.

@@ -1,5 +1,8 @@
 //! Token-endpoint responses and the token set the flow keeps.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -120,6 +123,43 @@ pub(crate) fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Res
     deserializer.deserialize_any(Seconds)
 }
 
+/// A successful token answer as read from its body, with the strings a token set may not keep
+/// still borrowed from it.
+pub(crate) struct Granted<'a> {
+    pub(crate) access_token: AccessToken,
+    pub(crate) token_type: Option<Cow<'a, str>>,
+    pub(crate) lifetime_seconds: Option<u64>,
+    pub(crate) refresh_token: Option<RefreshToken>,
+    pub(crate) api_domain: Option<Cow<'a, str>>,
+    pub(crate) scope: Option<Cow<'a, str>>,
+}
+
+impl Granted<'_> {
+    pub(crate) fn into_response(self) -> TokenResponse {
+        TokenResponse {
+            access_token: self.access_token,
+            token_type: self.token_type.map(Cow::into_owned),
+            lifetime_seconds: self.lifetime_seconds,
+            refresh_token: self.refresh_token,
+            api_domain: self.api_domain.map(Cow::into_owned),
+            scope: self.scope.map(Cow::into_owned),
+        }
+    }
+}
+
+impl From<TokenResponse> for Granted<'static> {
+    fn from(response: TokenResponse) -> Self {
+        Granted {
+            access_token: response.access_token,
+            token_type: response.token_type.map(Cow::Owned),
+            lifetime_seconds: response.lifetime_seconds,
+            refresh_token: response.refresh_token,
+            api_domain: response.api_domain.map(Cow::Owned),
+            scope: response.scope.map(Cow::Owned),
+        }
+    }
+}
+
 /// The tokens one authorization holds: what the flow keeps and a token store persists.
 ///
 /// Expiry is absolute (`expires_at`), so a stored set stays meaningful after a restart.
@@ -130,9 +170,12 @@ pub struct TokenSet {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<RefreshToken>,
     expires_at: DateTime<Utc>,
+    // The API domain, the accounts server and the scopes are shared with the set this one renews
+    // (as are the secrets, which wipe themselves when the last holder drops them), so a renewal
+    // copies none of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    api_domain: Option<Url>,
-    accounts_server: String,
+    api_domain: Option<Arc<Url>>,
+    accounts_server: Arc<str>,
     #[serde(default)]
     scopes: Scopes,
     /// How a new access token is obtained; absent (a refresh token) in sets written before it existed.
@@ -183,8 +226,8 @@ impl TokenSet {
             access_token,
             refresh_token,
             expires_at,
-            api_domain,
-            accounts_server: accounts_server.into(),
+            api_domain: api_domain.map(Arc::new),
+            accounts_server: Arc::from(accounts_server.into()),
             scopes,
             renewal: Renewal::RefreshToken,
         }
@@ -214,30 +257,68 @@ impl TokenSet {
         requested: &Scopes,
         previous_refresh_token: Option<RefreshToken>,
     ) -> Self {
+        let api_domain = match (response.api_domain.as_deref(), fallback_api_domain) {
+            (Some(named), Some(held)) if names_the_same_url(named, held) => Some(Arc::new(held.clone())),
+            (named, held) => read_api_domain(named).or_else(|| held.cloned().map(Arc::new)),
+        };
+        let accounts_server = Arc::from(accounts_server.into());
+        let parts =
+            Parts { accounts_server, api_domain, requested, previous_refresh_token, renewal: Renewal::RefreshToken };
+        Self::assemble(response.into(), now, parts)
+    }
+
+    /// The set that replaces this one after a renewal answered with `response` at `now`: the same
+    /// grant (accounts server, renewal, and the refresh token unless the server sent a new one),
+    /// with this set's API domain and scopes wherever the answer names none.
+    ///
+    /// What the answer repeats is kept from this set rather than read again, so a renewal copies
+    /// nothing but the new access token.
+    pub fn renewed(&self, response: TokenResponse, now: DateTime<Utc>) -> Self {
+        self.renewed_with(response.into(), now)
+    }
+
+    /// [`renewed`](Self::renewed), from an answer still borrowing from its body.
+    pub(crate) fn renewed_with(&self, response: Granted<'_>, now: DateTime<Utc>) -> Self {
+        let api_domain = match (response.api_domain.as_deref(), &self.api_domain) {
+            // The usual answer names the API domain already held: no need to parse it again.
+            (Some(named), Some(held)) if names_the_same_url(named, held) => Some(held.clone()),
+            (named, held) => read_api_domain(named).or_else(|| held.clone()),
+        };
+        let parts = Parts {
+            accounts_server: self.accounts_server.clone(),
+            api_domain,
+            requested: &self.scopes,
+            previous_refresh_token: self.refresh_token.clone(),
+            renewal: self.renewal.clone(),
+        };
+        Self::assemble(response, now, parts)
+    }
+
+    fn assemble(response: Granted<'_>, now: DateTime<Utc>, parts: Parts<'_>) -> Self {
         let lifetime = response
-            .lifetime_seconds()
+            .lifetime_seconds
             .and_then(|s| i64::try_from(s).ok())
             .and_then(Duration::try_seconds)
             .unwrap_or(DEFAULT_ACCESS_TOKEN_LIFETIME);
         let expires_at = now.checked_add_signed(lifetime).unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let api_domain = match (response.api_domain.as_deref(), fallback_api_domain) {
-            // The usual answer names the API domain already held: no need to parse it again.
-            (Some(named), Some(held)) if names_the_same_url(named, held) => Some(held.clone()),
-            (named, held) => named
-                .and_then(|d| Url::parse(d).ok())
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .or_else(|| held.cloned()),
-        };
         let scopes = match &response.scope {
-            Some(granted) if requested.spelled_by(granted) => requested.clone(),
+            Some(granted) if parts.requested.spelled_by(granted) => parts.requested.clone(),
             // Granted scopes are informative: the lenient parse keeps what it can read.
             Some(granted) => Scopes::parse_lenient(granted),
-            None => requested.clone(),
+            None => parts.requested.clone(),
         };
         // A blank refresh token is no refresh token: the held one stays (RFC 6749 section 6
         // lets the server keep the old one, and a blank value cannot be a new one).
-        let refresh_token = response.refresh_token.or(previous_refresh_token);
-        Self::new(response.access_token, refresh_token, expires_at, api_domain, accounts_server, scopes)
+        let refresh_token = response.refresh_token.or(parts.previous_refresh_token);
+        Self {
+            access_token: response.access_token,
+            refresh_token,
+            expires_at,
+            api_domain: parts.api_domain,
+            accounts_server: parts.accounts_server,
+            scopes,
+            renewal: parts.renewal,
+        }
     }
 
     /// The access token.
@@ -257,7 +338,7 @@ impl TokenSet {
 
     /// The API domain to call with this token, e.g. `https://www.zohoapis.eu`.
     pub fn api_domain(&self) -> Option<&Url> {
-        self.api_domain.as_ref()
+        self.api_domain.as_deref()
     }
 
     /// The accounts server that issued the tokens; refreshes and revocation go there.
@@ -278,6 +359,20 @@ impl TokenSet {
 
 /// Whether `named` is the text `held` serializes to, with or without the path `/` that a URL with
 /// an `http` or `https` scheme always has: parsing `named` would then give `held` again.
+/// What a token set takes from the grant rather than from the answer.
+struct Parts<'a> {
+    accounts_server: Arc<str>,
+    api_domain: Option<Arc<Url>>,
+    requested: &'a Scopes,
+    previous_refresh_token: Option<RefreshToken>,
+    renewal: Renewal,
+}
+
+/// An API domain an answer names, if it is an `http` or `https` URL.
+fn read_api_domain(named: Option<&str>) -> Option<Arc<Url>> {
+    named.and_then(|d| Url::parse(d).ok()).filter(|u| matches!(u.scheme(), "http" | "https")).map(Arc::new)
+}
+
 fn names_the_same_url(named: &str, held: &Url) -> bool {
     matches!(held.scheme(), "http" | "https")
         && (held.as_str() == named || (held.path() == "/" && held.as_str().strip_suffix('/') == Some(named)))
@@ -313,8 +408,43 @@ mod tests {
                 let set =
                     TokenSet::from_response(parse(&json), Utc::now(), "a", Some(fallback), &Scopes::empty(), None);
                 assert_eq!(set.api_domain(), Some(&expected), "{named} with {fallback} held");
+                assert_eq!(set.renewed(parse(&json), Utc::now()).api_domain(), Some(&expected), "{named} renewed");
             }
         }
+    }
+
+    #[test]
+    fn a_renewed_set_keeps_the_grant_and_takes_the_answer() {
+        let now = Utc::now();
+        let scopes = Scopes::parse("ZohoCRM.modules.ALL").unwrap();
+        let api = Url::parse("https://www.zohoapis.eu").unwrap();
+        let renewal = Renewal::ClientCredentials { soid: Some("ZohoCRM.1".to_owned()) };
+        let held = TokenSet::new(
+            AccessToken::new("old"),
+            Some(RefreshToken::new("refresh")),
+            now,
+            Some(api.clone()),
+            "https://accounts.zoho.eu",
+            scopes.clone(),
+        )
+        .with_renewal(renewal.clone());
+        let renewed = held.renewed(parse(r#"{"access_token":"new","expires_in":3600}"#), now);
+        assert_eq!(renewed.access_token().expose_secret(), "new");
+        assert_eq!(renewed.refresh_token().map(RefreshToken::expose_secret), Some("refresh"));
+        assert_eq!(renewed.expires_at(), now + Duration::hours(1));
+        assert_eq!(renewed.api_domain(), Some(&api));
+        assert_eq!(renewed.accounts_server(), "https://accounts.zoho.eu");
+        assert_eq!(renewed.scopes(), &scopes);
+        assert_eq!(renewed.renewal(), &renewal);
+        // A rotated refresh token, other granted scopes and another API domain are taken.
+        let answer = r#"{"access_token":"n2","refresh_token":"r2","scope":"ZohoCRM.users.READ","api_domain":"https://www.zohoapis.com"}"#;
+        let rotated = held.renewed(parse(answer), now);
+        assert_eq!(rotated.refresh_token().map(RefreshToken::expose_secret), Some("r2"));
+        assert_eq!(rotated.scopes(), &Scopes::parse("ZohoCRM.users.READ").unwrap());
+        assert_eq!(rotated.api_domain().map(Url::as_str), Some("https://www.zohoapis.com/"));
+        // The held set is untouched.
+        assert_eq!(held.access_token().expose_secret(), "old");
+        assert_eq!(held.refresh_token().map(RefreshToken::expose_secret), Some("refresh"));
     }
 
     #[test]

@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 use chrono::{DateTime, Utc};
-use zoho_oauth_core::{AccessToken, Endpoints, ErrorCode, Renewal, TokenSet, dialect};
+use zoho_oauth_core::redact::Known;
+use zoho_oauth_core::{AccessToken, Dialect, Endpoints, ErrorCode, HttpResponse, Renewal, TokenSet, dialect};
 use zoho_oauth_store::{FailureKind, FailureRecord, Record, RefreshState, StoreKey, TokenStore};
 
 use crate::client::Client;
@@ -522,39 +523,21 @@ impl TokenManager {
     /// `now`, read before the request was sent, dates the new tokens, so that their expiry errs
     /// early rather than late.
     async fn request(&self, current: &TokenSet, now: DateTime<Utc>) -> Result<TokenSet> {
+        // Read straight into the set that replaces the current one, so what it keeps is not copied.
+        let read = |dialect: Dialect, response: &HttpResponse, known: &Known<'_>| {
+            dialect::read_renewal_masking(dialect, response, known, current, now)
+        };
         if let Renewal::ClientCredentials { soid } = current.renewal() {
-            let response =
-                requests::client_credentials(&self.client, &self.endpoints, current.scopes(), soid.as_deref()).await?;
-            let tokens = TokenSet::from_response(
-                response,
-                now,
-                self.accounts_server.clone(),
-                current.api_domain(),
-                current.scopes(),
-                None,
-            );
-            return Ok(tokens.with_renewal(current.renewal().clone()));
+            let scopes = current.scopes();
+            return requests::client_credentials(&self.client, &self.endpoints, scopes, soid.as_deref(), read).await;
         }
         let refresh_token = current.refresh_token().ok_or(Error::NoRefreshToken)?;
         let target = match &self.token_target {
             Some(target) => target,
             None => &Target::new(self.endpoints.token_url())?,
         };
-        let response = requests::token(
-            &self.client,
-            &self.endpoints,
-            target,
-            Grant::Refresh { token: refresh_token, held: Some(current.access_token()) },
-        )
-        .await?;
-        Ok(TokenSet::from_response(
-            response,
-            now,
-            self.accounts_server.clone(),
-            current.api_domain(),
-            current.scopes(),
-            Some(refresh_token.clone()),
-        ))
+        let grant = Grant::Refresh { token: refresh_token, held: Some(current.access_token()) };
+        requests::token(&self.client, &self.endpoints, target, grant, read).await
     }
 
     /// Revokes the grant at the server (RFC 7009) and, with a store, deletes its entry; afterwards

@@ -212,8 +212,9 @@ fn short_secret() -> impl Strategy<Value = String> {
 
 /// Every spelling a server could echo a secret in.
 fn spellings(secret: &str) -> Vec<String> {
-    let json = serde_json::to_string(secret).unwrap();
-    let json = json.trim_matches('"').to_owned();
+    // The quotes around the JSON string, and only those: a secret may itself end in a quote.
+    let quoted = serde_json::to_string(secret).unwrap();
+    let json = quoted[1..quoted.len() - 1].to_owned();
     let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
     vec![secret.to_owned(), json.clone(), json.replace('/', "\\/"), form.clone(), form.replace('+', "%20")]
 }
@@ -236,8 +237,8 @@ proptest! {
         let echo = |secret: &str| spellings(secret)[escaping].clone();
         let json_echo = |secret: &str| {
             // Inside a JSON string the raw spelling must itself be escaped to stay valid JSON.
-            let spelled = echo(secret);
-            serde_json::to_string(&spelled).unwrap().trim_matches('"').to_owned()
+            let quoted = serde_json::to_string(&echo(secret)).unwrap();
+            quoted[1..quoted.len() - 1].to_owned()
         };
         let body = match shape {
             0 => format!(r#"{{"error":"invalid_code","error_description":"{} {} {} {}"}}"#, json_echo(&code), json_echo(&k), json_echo(&a), json_echo(&r)),
