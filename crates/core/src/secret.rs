@@ -1,7 +1,9 @@
 //! Newtypes for every secret the flow handles.
 //!
-//! Each one has a redacted `Debug`, no `Display`, is wiped from memory when dropped,
-//! and reveals its value only through `expose_secret`, whose name makes every use easy to audit.
+//! Each one has a redacted `Debug`, no `Display`, shares its value between clones (a renewed
+//! token set keeps the refresh token without copying it) and is wiped from memory when the last
+//! clone is dropped, and reveals its value only through `expose_secret`, whose name makes every
+//! use easy to audit.
 //! Modelled on oauth2-rs's `new_secret_type!`, with wiping added.
 
 use std::fmt;
