@@ -93,18 +93,21 @@ impl ReqwestClient {
         let request = to_reqwest(request)?;
         let sent_to = self.may_redirect.then(|| request.url().clone());
         let mut response = self.inner.execute(request).await.map_err(classify)?;
-        let mut builder = http::Response::builder().status(response.status()).version(response.version());
-        if let Some(headers) = builder.headers_mut() {
-            *headers = std::mem::take(response.headers_mut());
-        }
+        let (status, version) = (response.status(), response.version());
+        let headers = std::mem::take(response.headers_mut());
         // A client that follows redirects answers from another URL than the one asked; say so,
         // so that the policy refuses the answer of a token or revocation request.
-        if sent_to.is_some_and(|sent_to| response.url() != &sent_to) {
-            builder = builder.extension(Redirected);
+        let redirected = sent_to.is_some_and(|sent_to| response.url() != &sent_to);
+        // Built in place rather than through `http::response::Builder`, which cannot fail here
+        // and moves the head at every step.
+        let mut converted = http::Response::new(ResponseBody::from_stream(ReqwestBody { response }));
+        *converted.status_mut() = status;
+        *converted.version_mut() = version;
+        *converted.headers_mut() = headers;
+        if redirected {
+            converted.extensions_mut().insert(Redirected);
         }
-        builder
-            .body(ResponseBody::from_stream(ReqwestBody { response }))
-            .map_err(|_| TransportError::new(TransportErrorKind::Interrupted, "the response head could not be rebuilt"))
+        Ok(converted)
     }
 }
 
