@@ -225,7 +225,12 @@ fn revoke_request(client: &Client, endpoints: &Endpoints, token: Revocable<'_>) 
 /// once and shared, so that each attempt and each renewal reuses both (cloning the `Uri` only
 /// counts a reference).
 #[derive(Clone)]
-pub(crate) struct Target(Arc<(Url, http::Uri)>);
+pub(crate) struct Target(Arc<Parsed>);
+
+struct Parsed {
+    url: Url,
+    uri: http::Uri,
+}
 
 impl Target {
     pub(crate) fn new(url: &Url) -> Result<Self> {
@@ -233,7 +238,7 @@ impl Target {
         // configuration problem, reported without the URL (a Zoho revocation URL carries the token).
         let uri = http::Uri::try_from(url.as_str())
             .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "endpoint url" }))?;
-        Ok(Self(Arc::new((url.clone(), uri))))
+        Ok(Self(Arc::new(Parsed { url: url.clone(), uri })))
     }
 }
 
@@ -254,14 +259,14 @@ impl FormPost {
     fn request(&self) -> HttpRequest {
         let mut request = http::Request::new(self.body.clone());
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.target.0.1.clone();
+        *request.uri_mut() = self.target.0.uri.clone();
         let headers = request.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         if let Some(authorization) = &self.authorization {
             headers.insert(AUTHORIZATION, authorization.clone());
         }
-        request.extensions_mut().insert(RequestUrl::new(self.target.0.0.clone()));
+        request.extensions_mut().insert(RequestUrl::new(self.target.0.url.clone()));
         request
     }
 }
