@@ -120,7 +120,8 @@ pub(crate) struct TokenManager {
     client: Arc<Client>,
     /// The endpoints of the accounts server that issued the tokens (after any multi-DC redirect).
     endpoints: Endpoints,
-    /// The endpoints' accounts server, worked out once: every renewed token set names it.
+    /// The endpoints' accounts server, worked out once for the traces. (A renewed token set keeps
+    /// the accounts server of the set it replaces, the one its store key was made from.)
     accounts_server: String,
     /// The token endpoint, parsed once for every renewal (`None` if it is no `http::Uri`, which
     /// each renewal then reports).
