@@ -21,9 +21,6 @@
 //! | device flow at `/oauth/v3/device/*`, `verification_url`, times maybe in milliseconds | RFC 8628 section 3.2, seconds | [`read_device_authorization`] |
 //! | device polls answer `expired` and `other_dc` with `user_location` | `expired_token` (RFC 8628 section 3.5) | [`read_device_poll`] |
 
-use std::borrow::Cow;
-
-use chrono::{DateTime, Utc};
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
 use serde::Deserialize;
@@ -33,36 +30,34 @@ use crate::endpoints::Dialect;
 use crate::error::{Error, ErrorCode, MalformedKind, ServerError};
 use crate::redact::{self, Known};
 use crate::secret::{AccessToken, DeviceCode, RefreshToken};
-use crate::token::{Granted, TokenResponse, TokenSet, lenient_seconds};
+use crate::token::{TokenResponse, lenient_seconds};
 use crate::transport::HttpResponse;
 
 /// Every field any token answer may carry, read in one pass.
 ///
-/// The secrets are read straight into their wiping types; a blank refresh token is dropped. The
-/// other strings are borrowed from the body where they hold no escapes, so that a renewal copies
-/// only what it keeps.
+/// The secrets are read straight into their wiping types; a blank refresh token is dropped.
 #[derive(Deserialize)]
-struct Answer<'a> {
+struct Answer {
     #[serde(default)]
     access_token: Option<AccessToken>,
-    #[serde(default, borrow)]
-    token_type: Option<Cow<'a, str>>,
+    #[serde(default)]
+    token_type: Option<String>,
     #[serde(default, deserialize_with = "lenient_seconds")]
     expires_in: Option<u64>,
     #[serde(default, deserialize_with = "lenient_seconds")]
     expires_in_sec: Option<u64>,
     #[serde(default)]
     refresh_token: Option<RefreshToken>,
-    #[serde(default, borrow)]
-    api_domain: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    scope: Option<Cow<'a, str>>,
+    #[serde(default)]
+    api_domain: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
     #[serde(default)]
     error: Option<serde_json::Value>,
-    #[serde(default, borrow)]
-    error_description: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    error_uri: Option<Cow<'a, str>>,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    error_uri: Option<String>,
 }
 
 /// Reads a token endpoint's answer (code exchange, refresh) with one parse of the body.
@@ -86,24 +81,6 @@ pub fn read_token_answer_masking(
     response: &HttpResponse,
     known: &Known<'_>,
 ) -> Result<TokenResponse, Error> {
-    read_granted(dialect, response, known).map(Granted::into_response)
-}
-
-/// Reads the answer to a renewal (a refresh, or a client-credentials grant asked again) straight
-/// into the token set that replaces `current`: what [`read_token_answer_masking`] and then
-/// [`TokenSet::renewed`] give, without copying the strings the set keeps from `current`.
-pub fn read_renewal_masking(
-    dialect: Dialect,
-    response: &HttpResponse,
-    known: &Known<'_>,
-    current: &TokenSet,
-    now: DateTime<Utc>,
-) -> Result<TokenSet, Error> {
-    read_granted(dialect, response, known).map(|granted| current.renewed_with(granted, now))
-}
-
-/// The successful token answer in `response`, or the error it is.
-fn read_granted<'a>(dialect: Dialect, response: &'a HttpResponse, known: &Known<'_>) -> Result<Granted<'a>, Error> {
     let status = response.status();
     let body = response.body();
     let answer = read_answer(dialect, response, known)?;
@@ -120,7 +97,7 @@ fn read_granted<'a>(dialect: Dialect, response: &'a HttpResponse, known: &Known<
         Dialect::Zoho => zoho::lifetime(answer.expires_in, answer.expires_in_sec),
         Dialect::Standard => answer.expires_in,
     };
-    Ok(Granted {
+    Ok(TokenResponse {
         access_token,
         token_type: answer.token_type,
         lifetime_seconds,
@@ -313,7 +290,7 @@ pub fn read_revocation_answer_masking(
 }
 
 /// Parses the body into an [`Answer`], or says what kind of malformed answer it is.
-fn read_answer<'a>(dialect: Dialect, response: &'a HttpResponse, known: &Known<'_>) -> Result<Answer<'a>, Error> {
+fn read_answer(dialect: Dialect, response: &HttpResponse, known: &Known<'_>) -> Result<Answer, Error> {
     let status = response.status();
     let body = response.body();
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -326,8 +303,8 @@ fn read_answer<'a>(dialect: Dialect, response: &'a HttpResponse, known: &Known<'
     // checked again as they are read; a body that is not UTF-8 is left to the slice reader, whose
     // error is the one classified below.
     let parsed = match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str::<Answer<'_>>(text),
-        Err(_) => serde_json::from_slice::<Answer<'_>>(body),
+        Ok(text) => serde_json::from_str::<Answer>(text),
+        Err(_) => serde_json::from_slice::<Answer>(body),
     };
     match parsed {
         Ok(answer) => Ok(answer),
@@ -353,7 +330,7 @@ fn read_answer<'a>(dialect: Dialect, response: &'a HttpResponse, known: &Known<'
 }
 
 /// The refusal an answer carries, if any: an `error` field, or HTTP 429.
-fn refusal(dialect: Dialect, status: StatusCode, answer: &Answer<'_>, body: &[u8], known: &Known<'_>) -> Option<Error> {
+fn refusal(dialect: Dialect, status: StatusCode, answer: &Answer, body: &[u8], known: &Known<'_>) -> Option<Error> {
     match &answer.error {
         Some(serde_json::Value::String(code)) => {
             // The server's words are kept for the caller, with every known secret removed first.

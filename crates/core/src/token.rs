@@ -1,6 +1,5 @@
 //! Token-endpoint responses and the token set the flow keeps.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -123,43 +122,6 @@ pub(crate) fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Res
     deserializer.deserialize_any(Seconds)
 }
 
-/// A successful token answer as read from its body, with the strings a token set may not keep
-/// still borrowed from it.
-pub(crate) struct Granted<'a> {
-    pub(crate) access_token: AccessToken,
-    pub(crate) token_type: Option<Cow<'a, str>>,
-    pub(crate) lifetime_seconds: Option<u64>,
-    pub(crate) refresh_token: Option<RefreshToken>,
-    pub(crate) api_domain: Option<Cow<'a, str>>,
-    pub(crate) scope: Option<Cow<'a, str>>,
-}
-
-impl Granted<'_> {
-    pub(crate) fn into_response(self) -> TokenResponse {
-        TokenResponse {
-            access_token: self.access_token,
-            token_type: self.token_type.map(Cow::into_owned),
-            lifetime_seconds: self.lifetime_seconds,
-            refresh_token: self.refresh_token,
-            api_domain: self.api_domain.map(Cow::into_owned),
-            scope: self.scope.map(Cow::into_owned),
-        }
-    }
-}
-
-impl From<TokenResponse> for Granted<'static> {
-    fn from(response: TokenResponse) -> Self {
-        Granted {
-            access_token: response.access_token,
-            token_type: response.token_type.map(Cow::Owned),
-            lifetime_seconds: response.lifetime_seconds,
-            refresh_token: response.refresh_token,
-            api_domain: response.api_domain.map(Cow::Owned),
-            scope: response.scope.map(Cow::Owned),
-        }
-    }
-}
-
 /// The tokens one authorization holds: what the flow keeps and a token store persists.
 ///
 /// Expiry is absolute (`expires_at`), so a stored set stays meaningful after a restart.
@@ -264,7 +226,7 @@ impl TokenSet {
         let accounts_server = Arc::from(accounts_server.into());
         let parts =
             Parts { accounts_server, api_domain, requested, previous_refresh_token, renewal: Renewal::RefreshToken };
-        Self::assemble(response.into(), now, parts)
+        Self::assemble(response, now, parts)
     }
 
     /// The set that replaces this one after a renewal answered with `response` at `now`: the same
@@ -274,11 +236,6 @@ impl TokenSet {
     /// What the answer repeats is kept from this set rather than read again, so a renewal copies
     /// nothing but the new access token.
     pub fn renewed(&self, response: TokenResponse, now: DateTime<Utc>) -> Self {
-        self.renewed_with(response.into(), now)
-    }
-
-    /// [`renewed`](Self::renewed), from an answer still borrowing from its body.
-    pub(crate) fn renewed_with(&self, response: Granted<'_>, now: DateTime<Utc>) -> Self {
         let api_domain = match (response.api_domain.as_deref(), &self.api_domain) {
             // The usual answer names the API domain already held: no need to parse it again.
             (Some(named), Some(held)) if names_the_same_url(named, held) => Some(held.clone()),
@@ -294,7 +251,7 @@ impl TokenSet {
         Self::assemble(response, now, parts)
     }
 
-    fn assemble(response: Granted<'_>, now: DateTime<Utc>, parts: Parts<'_>) -> Self {
+    fn assemble(response: TokenResponse, now: DateTime<Utc>, parts: Parts<'_>) -> Self {
         let lifetime = response
             .lifetime_seconds
             .and_then(|s| i64::try_from(s).ok())

@@ -7,7 +7,7 @@
 //! at expiry, with the single flight, backoff, lock-out and store protocol of a refresh. Because
 //! the renewal is part of the token set, a session restored from a store renews the same way.
 
-use zoho_oauth_core::{Renewal, dialect};
+use zoho_oauth_core::Renewal;
 
 use crate::error::Result;
 use crate::flow::{Authorized, Flow, Unauthorized};
@@ -28,14 +28,7 @@ impl Flow<Unauthorized> {
     pub async fn client_credentials(self, soid: Option<&str>) -> Result<Flow<Authorized>> {
         let config = &self.client.config;
         let endpoints = config.endpoints.clone();
-        let response = requests::client_credentials(
-            &self.client,
-            &endpoints,
-            &config.scopes,
-            soid,
-            dialect::read_token_answer_masking,
-        )
-        .await?;
+        let response = requests::client_credentials(&self.client, &endpoints, &config.scopes, soid).await?;
         let tokens = grant::tokens(&self.client, &endpoints, response)
             .with_renewal(Renewal::ClientCredentials { soid: soid.map(str::to_owned) });
         grant::authorize(self.client, endpoints, tokens).await

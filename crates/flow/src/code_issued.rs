@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use zoho_oauth_core::{AuthorizationCode, Callback, Dialect, Endpoints, PkceVerifier, dialect, redact};
+use zoho_oauth_core::{AuthorizationCode, Callback, Dialect, Endpoints, PkceVerifier, redact};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -178,12 +178,11 @@ async fn exchange_code(
         outcome = tracing::field::Empty,
     );
     let grant = Grant::Code { code: &code, verifier };
-    let target = Target::new(endpoints.token_url())?;
-    let answer = tracing::Instrument::instrument(
-        requests::token(&client, &endpoints, &target, grant, dialect::read_token_answer_masking),
-        span.clone(),
-    )
-    .await;
+    let exchange = async {
+        let target = Target::new(endpoints.token_url())?;
+        requests::token(&client, &endpoints, &target, grant).await
+    };
+    let answer = tracing::Instrument::instrument(exchange, span.clone()).await;
     let response = match answer {
         Ok(response) => response,
         Err(error) => {

@@ -37,6 +37,7 @@ pin_project_lite::pin_project! {
     /// Written by hand rather than as an `async fn`: an `async fn` would hold the limited future
     /// twice (once as its argument, once pinned), doubling the size of every future above it,
     /// and each of those is copied as it is built.
+    #[must_use = "a limited future does nothing unless awaited"]
     pub(crate) struct Within<F> {
         #[pin]
         future: F,

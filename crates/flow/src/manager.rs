@@ -17,8 +17,7 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 use chrono::{DateTime, Utc};
-use zoho_oauth_core::redact::Known;
-use zoho_oauth_core::{AccessToken, Dialect, Endpoints, ErrorCode, HttpResponse, Renewal, TokenSet, dialect};
+use zoho_oauth_core::{AccessToken, Endpoints, ErrorCode, Renewal, TokenSet, dialect};
 use zoho_oauth_store::{FailureKind, FailureRecord, Record, RefreshState, StoreKey, TokenStore};
 
 use crate::client::Client;
@@ -524,21 +523,19 @@ impl TokenManager {
     /// `now`, read before the request was sent, dates the new tokens, so that their expiry errs
     /// early rather than late.
     async fn request(&self, current: &TokenSet, now: DateTime<Utc>) -> Result<TokenSet> {
-        // Read straight into the set that replaces the current one, so what it keeps is not copied.
-        let read = |dialect: Dialect, response: &HttpResponse, known: &Known<'_>| {
-            dialect::read_renewal_masking(dialect, response, known, current, now)
+        let response = if let Renewal::ClientCredentials { soid } = current.renewal() {
+            requests::client_credentials(&self.client, &self.endpoints, current.scopes(), soid.as_deref()).await?
+        } else {
+            let refresh_token = current.refresh_token().ok_or(Error::NoRefreshToken)?;
+            let target = match &self.token_target {
+                Some(target) => target,
+                None => &Target::new(self.endpoints.token_url())?,
+            };
+            let grant = Grant::Refresh { token: refresh_token, held: Some(current.access_token()) };
+            requests::token(&self.client, &self.endpoints, target, grant).await?
         };
-        if let Renewal::ClientCredentials { soid } = current.renewal() {
-            let scopes = current.scopes();
-            return requests::client_credentials(&self.client, &self.endpoints, scopes, soid.as_deref(), read).await;
-        }
-        let refresh_token = current.refresh_token().ok_or(Error::NoRefreshToken)?;
-        let target = match &self.token_target {
-            Some(target) => target,
-            None => &Target::new(self.endpoints.token_url())?,
-        };
-        let grant = Grant::Refresh { token: refresh_token, held: Some(current.access_token()) };
-        requests::token(&self.client, &self.endpoints, target, grant, read).await
+        // The new set shares with the current one everything the answer does not replace.
+        Ok(current.renewed(response, now))
     }
 
     /// Revokes the grant at the server (RFC 7009) and, with a store, deletes its entry; afterwards

@@ -8,12 +8,11 @@ use base64::Engine as _;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use url::Url;
 use url::form_urlencoded;
-use zoho_oauth_core::Error as CoreError;
 use zoho_oauth_core::redact::Known;
 use zoho_oauth_core::{
     AccessToken, AuthorizationCode, ClientAuth, ClientSecret, DeviceAuthorization, DeviceCode, DevicePoll, Dialect,
-    Endpoints, HttpRequest, HttpResponse, PkceVerifier, RefreshToken, RequestKind, RequestUrl, Scopes, TransportError,
-    dialect,
+    Endpoints, HttpRequest, HttpResponse, PkceVerifier, RefreshToken, RequestKind, RequestUrl, Scopes, TokenResponse,
+    TransportError, dialect,
 };
 
 use crate::client::Client;
@@ -34,21 +33,14 @@ pub(crate) enum Revocable<'a> {
     Access(&'a str),
 }
 
-/// How a token answer is read: [`dialect::read_token_answer_masking`] for a new grant, or
-/// [`dialect::read_renewal_masking`] for one that replaces a token set.
-pub(crate) trait ReadAnswer<T>: FnOnce(Dialect, &HttpResponse, &Known<'_>) -> Result<T, CoreError> {}
-
-impl<T, F: FnOnce(Dialect, &HttpResponse, &Known<'_>) -> Result<T, CoreError>> ReadAnswer<T> for F {}
-
 /// Sends a token request to `target`, the token endpoint of `endpoints`, and reads the answer in
-/// one parse with `read`.
-pub(crate) async fn token<T>(
+/// one parse.
+pub(crate) async fn token(
     client: &Client,
     endpoints: &Endpoints,
     target: &Target,
     grant: Grant<'_>,
-    read: impl ReadAnswer<T>,
-) -> Result<T> {
+) -> Result<TokenResponse> {
     let secret = client.config.secret()?;
     let mut known = Known::new().with(secret.map_or("", ClientSecret::expose_secret));
     known = match &grant {
@@ -61,7 +53,7 @@ pub(crate) async fn token<T>(
     };
     let (post, kind) = token_request(client, endpoints, target, grant)?;
     let response = send(client, &post, kind).await?;
-    Ok(read(endpoints.dialect(), &response, &known)?)
+    Ok(dialect::read_token_answer_masking(endpoints.dialect(), &response, &known)?)
 }
 
 /// Builds a token request. Synchronous, so that the form serializer (which is not `Sync`) never
@@ -96,19 +88,18 @@ fn token_request(
 
 /// Asks for a token with the client's own credentials (RFC 6749 section 4.4; Zoho's self client
 /// with `soid`, the org the token is for).
-pub(crate) async fn client_credentials<T>(
+pub(crate) async fn client_credentials(
     client: &Client,
     endpoints: &Endpoints,
     scopes: &Scopes,
     soid: Option<&str>,
-    read: impl ReadAnswer<T>,
-) -> Result<T> {
+) -> Result<TokenResponse> {
     let secret = client.config.secret()?;
     let known = Known::new().with(secret.map_or("", ClientSecret::expose_secret));
     let post = client_credentials_request(client, endpoints, scopes, soid)?;
     // Retried like a refresh: asking again can only mint another token, never spend a grant.
     let response = send(client, &post, RequestKind::Refresh).await?;
-    Ok(read(endpoints.dialect(), &response, &known)?)
+    Ok(dialect::read_token_answer_masking(endpoints.dialect(), &response, &known)?)
 }
 
 fn client_credentials_request(
