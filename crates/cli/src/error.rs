@@ -380,13 +380,13 @@ mod tests {
     #[test]
     fn only_a_connection_never_made_is_could_not_reach() {
         let during = During::Refresh { profile: crate::profile::DEFAULT_PROFILE };
-        let refused = FlowError::Transport(TransportError::new(TransportErrorKind::Connect, "Connection refused"));
+        let refused = FlowError::from(TransportError::new(TransportErrorKind::Connect, "Connection refused"));
         assert_eq!(
             CliError::from_flow(&refused, during).message(),
             "could not reach the accounts server (Connection refused); check the network and try again"
         );
         for kind in [TransportErrorKind::Timeout, TransportErrorKind::Interrupted, TransportErrorKind::Redirect] {
-            let error = FlowError::Transport(TransportError::new(kind, ""));
+            let error = FlowError::from(TransportError::new(kind, ""));
             let message = CliError::from_flow(&error, During::Refresh { profile: "default" }).message();
             assert!(!message.contains("could not reach"), "{kind:?}: {message}");
             assert!(message.starts_with("the request to the accounts server failed: "), "{message}");

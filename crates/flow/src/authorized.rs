@@ -118,9 +118,9 @@ impl Flow<Authorized> {
     /// `path_and_query` would leave the API domain (an absolute URL or a `//host` path to another
     /// origin, or one with a user name).
     pub fn api_url(&self, path_and_query: &str) -> Result<Url> {
-        let base = self.api_domain().ok_or(Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "api domain" }))?;
+        let base = self.api_domain().ok_or(Error::invalid_url("api domain"))?;
         self.check_api_target(&base)?;
-        let leaves = || Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "api path" });
+        let leaves = || Error::invalid_url("api path");
         let url = base.join(path_and_query).map_err(|_| leaves())?;
         let same_origin = url.origin() == base.origin() && url.username().is_empty() && url.password().is_none();
         if same_origin { Ok(url) } else { Err(leaves()) }
@@ -192,8 +192,7 @@ impl Flow<Authorized> {
     /// Refuses, before any token is read or request sent, a request whose target is not trusted
     /// with access tokens.
     fn check_request(&self, request: &HttpRequest) -> Result<()> {
-        let url = Url::parse(&request.uri().to_string())
-            .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "api url" }))?;
+        let url = Url::parse(&request.uri().to_string()).map_err(|_| Error::invalid_url("api url"))?;
         self.check_api_target(&url)
     }
 

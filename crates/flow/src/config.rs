@@ -257,8 +257,7 @@ impl ClientConfig {
 
     /// Sets the redirect URI registered for the client; it must match the registration exactly.
     pub fn redirect_uri(mut self, redirect_uri: &str) -> Result<Self> {
-        let url = Url::parse(redirect_uri)
-            .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "redirect uri" }))?;
+        let url = Url::parse(redirect_uri).map_err(|_| Error::invalid_url("redirect uri"))?;
         self.redirect_uri = Some(url);
         Ok(self)
     }

@@ -16,6 +16,14 @@ use zoho_oauth_store::FailureKind;
 /// that waited on the same attempt).
 /// No variant holds a token, code, client secret, state or verifier, except [`Error::NotSaved`],
 /// which holds the tokens that could not be saved so that they are not lost (its `Debug` redacts them).
+///
+/// The larger errors below this one (the server's, the network's, the store's and the
+/// configuration's) are boxed, so that every `Result` of the flow stays small: the cached
+/// [`access_token`](crate::Flow::access_token) read moves one through the caller's `?`. A boxed
+/// error is used like the error itself (`Box` dereferences to it; match `**error` to match on its
+/// variants). Walking [`source()`](std::error::Error::source) reaches the same chain of errors,
+/// down to the operating system's; at the boxed level a downcast names the box, e.g.
+/// `Box<zoho_oauth_store::Error>`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -55,10 +63,10 @@ pub enum Error {
     },
     /// The token or revocation endpoint refused the request.
     #[error("the authorization server refused the request: {0}")]
-    Server(ServerError),
+    Server(Box<ServerError>),
     /// The authorization server is rate limiting this client; wait before trying again.
     #[error("the authorization server is rate limiting this client; wait before trying again")]
-    RateLimited(ServerError),
+    RateLimited(Box<ServerError>),
     /// The server's response could not be understood.
     #[error(
         "malformed response from the authorization server (HTTP {status}, {kind}){}",
@@ -84,7 +92,7 @@ pub enum Error {
     },
     /// The HTTP exchange failed.
     #[error(transparent)]
-    Transport(#[from] TransportError),
+    Transport(Box<TransportError>),
     /// The access token could not be renewed, or its renewal is held back by a backoff or a
     /// rate-limit lock-out. Every caller that waited on the same attempt gets the same failure.
     #[error(transparent)]
@@ -114,7 +122,7 @@ pub enum Error {
     NoStore,
     /// The token store failed; nothing was lost.
     #[error("the token store failed: {0}")]
-    Store(#[source] zoho_oauth_store::Error),
+    Store(#[source] Box<zoho_oauth_store::Error>),
     /// New tokens were issued but could not be saved to the token store.
     ///
     /// They are not lost: they are held here (and, after a refresh, by the flow itself), so the
@@ -123,7 +131,7 @@ pub enum Error {
     NotSaved {
         /// What the store reported.
         #[source]
-        source: zoho_oauth_store::Error,
+        source: Box<zoho_oauth_store::Error>,
         /// The tokens that were not saved.
         tokens: Box<TokenSet>,
     },
@@ -139,8 +147,12 @@ pub enum Error {
     },
     /// The client configuration is invalid.
     #[error("invalid configuration: {0}")]
-    Config(#[source] zoho_oauth_core::Error),
+    Config(#[source] Box<zoho_oauth_core::Error>),
 }
+
+// Keeps the boxing above honest. At 120 bytes (the store's error inline), moving the `Result` of a
+// cached token read through the caller's `?` cost more than the read itself.
+const _: () = assert!(std::mem::size_of::<Error>() <= 48, "box the new variant's payload");
 
 /// Result type of the flow crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -151,22 +163,33 @@ impl From<zoho_oauth_core::Error> for Error {
         match error {
             Core::UntrustedAccountsServer { server } => Error::UntrustedAccountsServer { server },
             Core::MalformedCallback { reason } => Error::MalformedCallback { reason },
-            Core::Server(e) => Error::Server(e),
-            Core::RateLimited(e) => Error::RateLimited(e),
+            Core::Server(e) => Error::Server(Box::new(e)),
+            Core::RateLimited(e) => Error::RateLimited(Box::new(e)),
             Core::MalformedResponse { status, kind, excerpt } => Error::MalformedResponse { status, kind, excerpt },
-            Core::Transport(e) => Error::Transport(e),
-            other => Error::Config(other),
+            Core::Transport(e) => Error::Transport(Box::new(e)),
+            other => Error::Config(Box::new(other)),
         }
     }
 }
 
 impl From<zoho_oauth_store::Error> for Error {
     fn from(error: zoho_oauth_store::Error) -> Self {
-        Error::Store(error)
+        Error::Store(Box::new(error))
+    }
+}
+
+impl From<TransportError> for Error {
+    fn from(error: TransportError) -> Self {
+        Error::Transport(Box::new(error))
     }
 }
 
 impl Error {
+    /// A URL the flow builds or is given could not be parsed.
+    pub(crate) fn invalid_url(what: &'static str) -> Self {
+        Error::Config(Box::new(zoho_oauth_core::Error::InvalidUrl { what }))
+    }
+
     /// Whether the user must go through the authorization flow again for this client to work.
     ///
     /// True when the grant is dead: the refresh answered `invalid_grant` (RFC 6749 section 5.2:

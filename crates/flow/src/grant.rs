@@ -33,7 +33,7 @@ pub(crate) async fn authorize(client: Arc<Client>, endpoints: Endpoints, tokens:
     if let Some((store, key)) = client.store_key(tokens.accounts_server()) {
         match store.save(&key, &tokens).await {
             Ok(saved) => revision = saved,
-            Err(source) => return Err(Error::NotSaved { source, tokens: Box::new(tokens) }),
+            Err(source) => return Err(Error::NotSaved { source: Box::new(source), tokens: Box::new(tokens) }),
         }
     }
     // A new grant's tokens were obtained now, which bounds their margin by their lifetime.

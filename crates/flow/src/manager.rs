@@ -399,7 +399,7 @@ impl TokenManager {
             Err(error) => {
                 // The store is unreachable: back off locally, and keep serving the current token
                 // while it works (the caller does that).
-                let (failure, state) = self.failure(&gate.state, Error::Store(error), now);
+                let (failure, state) = self.failure(&gate.state, Error::Store(Box::new(error)), now);
                 gate.state = state;
                 gate.last_error = Some(failure.clone());
                 return Err(Error::Refresh(failure));
@@ -448,7 +448,7 @@ impl TokenManager {
                                 self.mark_revoked(&current);
                                 Err(Error::Revoked)
                             }
-                            Err(error) => Err(Error::Store(error)),
+                            Err(error) => Err(Error::Store(Box::new(error))),
                         }
                     }
                     Err(source) => {
@@ -458,7 +458,7 @@ impl TokenManager {
                         gate.last_error = None;
                         let fresh = Arc::new(snapshot(&self.client, tokens.clone(), current.revision, Some(now)));
                         self.current.store(fresh);
-                        Err(Error::NotSaved { source, tokens: Box::new(tokens) })
+                        Err(Error::NotSaved { source: Box::new(source), tokens: Box::new(tokens) })
                     }
                 }
             }

@@ -227,8 +227,7 @@ impl Target {
     pub(crate) fn new(url: &Url) -> Result<Self> {
         // The URL was checked when the endpoints were built; one that is still no `http::Uri` is a
         // configuration problem, reported without the URL (a Zoho revocation URL carries the token).
-        let uri = http::Uri::try_from(url.as_str())
-            .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "endpoint url" }))?;
+        let uri = http::Uri::try_from(url.as_str()).map_err(|_| Error::invalid_url("endpoint url"))?;
         Ok(Self(Arc::new(Parsed { url: url.clone(), uri })))
     }
 }
@@ -285,7 +284,7 @@ fn post(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(credentials)
             ))
-            .map_err(|_| Error::Config(zoho_oauth_core::Error::InvalidUrl { what: "client credentials" }))?;
+            .map_err(|_| Error::invalid_url("client credentials"))?;
             value.set_sensitive(true);
             authorization = Some(value);
         }

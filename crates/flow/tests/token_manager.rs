@@ -484,11 +484,14 @@ mod with_a_store {
         match session.access_token().await {
             Err(error @ Error::NotSaved { .. }) => {
                 let message = error.to_string();
+                // A caller walking the source chain reaches the operating system's error.
+                let mut chain = std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source());
+                assert!(chain.any(|e| e.downcast_ref::<std::io::Error>().is_some()), "{error:?}");
                 let Error::NotSaved { tokens, source } = error else { unreachable!() };
                 assert_eq!(tokens.access_token().expose_secret(), "fresh-0");
                 assert!(message.contains("/full/tokens.json"), "{message}");
                 assert!(message.contains("no space left on device"), "the operating system's reason: {message}");
-                assert!(matches!(source, zoho_oauth_store::Error::Io { .. }), "the typed source is kept");
+                assert!(matches!(*source, zoho_oauth_store::Error::Io { .. }), "the typed source is kept");
             }
             other => panic!("expected NotSaved, got {other:?}"),
         }

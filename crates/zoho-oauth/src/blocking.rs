@@ -72,7 +72,7 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime> {
     });
     built.as_ref().map_err(|message| {
         // Nothing was sent: the request could not even start.
-        Error::Transport(TransportError::new(
+        Error::from(TransportError::new(
             zoho_oauth_core::TransportErrorKind::Connect,
             format!("the blocking runtime could not start: {message}"),
         ))

@@ -92,7 +92,7 @@ proptest! {
             format!("{:?}", config(&k)),
             {
                 let source = zoho_oauth::store::Error::Io { path: "/full/tokens.json".into(), source: std::io::Error::other("disk full") };
-                let error = zoho_oauth::Error::NotSaved { source, tokens: Box::new(tokens(&a, &r)) };
+                let error = zoho_oauth::Error::NotSaved { source: Box::new(source), tokens: Box::new(tokens(&a, &r)) };
                 format!("{error} {error:?}")
             },
             {
