@@ -75,7 +75,7 @@ impl Plan {
             herd_delays: vec![Duration::ZERO, Duration::from_millis(5)],
             herd_rounds_by_size: vec![(10, 50), (100, 30), (1000, 20)],
             refresh_warmup: 50,
-            refresh_samples: 1000,
+            refresh_samples: 3000,
             refresh_batch: 4,
             store_warmup: 5,
             store_save_samples: 200,
