@@ -17,7 +17,7 @@ use zoho_oauth_store::FailureKind;
 /// No variant holds a token, code, client secret, state or verifier, except [`Error::NotSaved`],
 /// which holds the tokens that could not be saved so that they are not lost (its `Debug` redacts them).
 ///
-/// The larger errors below this one (the server's, the network's, the store's and the
+/// The larger errors from the crates below (the server's, the network's, the store's and the
 /// configuration's) are boxed, so that every `Result` of the flow stays small: the cached
 /// [`access_token`](crate::Flow::access_token) read moves one through the caller's `?`. A boxed
 /// error is used like the error itself (`Box` dereferences to it; match `**error` to match on its
